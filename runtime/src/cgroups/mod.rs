@@ -89,6 +89,7 @@ pub trait Manager: std::fmt::Debug {
     fn clone_into_fd(&self) -> Result<Option<std::os::fd::OwnedFd>, CgroupError>;
     fn pids(&self) -> Result<Vec<i32>, CgroupError>;
     fn freeze(&self, state: FreezerState) -> Result<(), CgroupError>;
+    fn is_frozen(&self) -> Result<bool, CgroupError>;
     fn destroy(&self) -> Result<(), CgroupError>;
     fn mounts_for_container(&self) -> Result<ContainerCgroupMount, CgroupError>;
 }
@@ -97,6 +98,10 @@ impl CgroupsPath {
     pub fn resolve(_host: &Host, _spec_path: Option<&Path>, _id: &str) -> Result<Self, CgroupError> {
         todo!("cgroups owner")
     }
+}
+
+pub fn default_device_rules() -> Vec<oci_spec::runtime::LinuxDeviceCgroup> {
+    todo!("cgroups owner")
 }
 
 pub fn detect(_host: &Host) -> Result<Hierarchy, CgroupError> {

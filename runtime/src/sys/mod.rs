@@ -9,3 +9,4 @@ pub mod bpf;
 pub mod mount;
 pub mod process;
 pub mod seccomp;
+pub mod fd;
