@@ -333,7 +333,7 @@ fn spawn_init(
     }
 }
 
-fn write_pid_file(path: &Path, pid: i32) -> Result<(), ContainerError> {
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<(), ContainerError> {
     let err = |source| ContainerError::PidFile { path: path.to_path_buf(), source };
     let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
     std::fs::write(&tmp, pid.to_string()).map_err(err)?;

@@ -55,6 +55,8 @@ pub enum InitError {
     MakeCwd { path: std::path::PathBuf, #[source] source: std::io::Error },
     #[error("open exec fifo {path:?} to wait for start")]
     Fifo { path: String, #[source] source: nix::errno::Errno },
+    #[error("prctl(PR_SET_DUMPABLE, 0)")]
+    Dumpable(#[source] nix::errno::Errno),
     #[error("prctl(PR_SET_PDEATHSIG)")]
     DeathSignal(#[source] nix::errno::Errno),
 }
@@ -145,26 +147,7 @@ fn script(ctx: &InitContext<'_>) -> Result<Never, InitError> {
     if let Some(persona) = linux.and_then(|l| l.personality().as_ref()) {
         process::apply_personality(persona)?;
     }
-    rlimits::apply(p.rlimits().as_deref().unwrap_or(&[]))?;
-    process::apply_io_priority(p)?;
-    ctx.caps.apply_bounding()?;
-    let nnp = p.no_new_privileges().unwrap_or(false);
-    if !nnp {
-        // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before the
-        // capabilities are dropped (runc's order).
-        load_seccomp(ctx)?;
-    }
-    process::switch_user(p, setgroups_allowed(ctx))?;
-    ctx.caps.apply_rest()?;
-    process::enter_cwd(p.cwd())?;
-    if nnp {
-        process::set_no_new_privs()?;
-    }
-    let exec = prepare_exec(p)?;
-    if nnp {
-        // As close to execve as possible, so the profile need allow few of our own syscalls.
-        load_seccomp(ctx)?;
-    }
+    let exec = become_the_process(p, ctx.caps, ctx.seccomp, ctx.channel)?;
     if ctx.die_with_parent {
         nix::sys::prctl::set_pdeathsig(None).map_err(InitError::DeathSignal)?;
     }
@@ -175,7 +158,7 @@ fn script(ctx: &InitContext<'_>) -> Result<Never, InitError> {
 }
 
 /// No host fd but stdio and `--preserve-fds` may survive exec (CVE-2024-21626).
-fn close_inherited_fds(preserve: u32) -> Result<(), InitError> {
+pub fn close_inherited_fds(preserve: u32) -> Result<(), InitError> {
     crate::sys::process::cloexec_from(3 + preserve).map_err(InitError::CloseFds)
 }
 
@@ -189,7 +172,38 @@ fn become_root_in_userns(ctx: &InitContext<'_>) -> Result<(), InitError> {
     Ok(())
 }
 
-fn setgroups_allowed(_ctx: &InitContext<'_>) -> bool {
+/// The steps shared by the init and `husk exec`, from resource limits to the loaded seccomp
+/// filter: what is left afterwards is only the exec itself.
+pub fn become_the_process(
+    p: &Process,
+    caps: &Sets,
+    seccomp: Option<&Program>,
+    channel: &Endpoint,
+) -> Result<ExecPlan, InitError> {
+    rlimits::apply(p.rlimits().as_deref().unwrap_or(&[]))?;
+    process::apply_io_priority(p)?;
+    caps.apply_bounding()?;
+    let nnp = p.no_new_privileges().unwrap_or(false);
+    if !nnp {
+        // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before the
+        // capabilities are dropped (runc's order).
+        load_seccomp(seccomp, channel)?;
+    }
+    process::switch_user(p, setgroups_allowed())?;
+    caps.apply_rest()?;
+    process::enter_cwd(p.cwd())?;
+    if nnp {
+        process::set_no_new_privs()?;
+    }
+    let exec = prepare_exec(p)?;
+    if nnp {
+        // As close to execve as possible, so the profile need allow few of our own syscalls.
+        load_seccomp(seccomp, channel)?;
+    }
+    Ok(exec)
+}
+
+fn setgroups_allowed() -> bool {
     std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true)
 }
 
@@ -272,10 +286,10 @@ fn apply_lsm_labels(p: &Process) -> Result<(), InitError> {
     Ok(())
 }
 
-fn load_seccomp(ctx: &InitContext<'_>) -> Result<(), InitError> {
-    let Some(program) = ctx.seccomp else { return Ok(()) };
+fn load_seccomp(seccomp: Option<&Program>, channel: &Endpoint) -> Result<(), InitError> {
+    let Some(program) = seccomp else { return Ok(()) };
     if let Some(listener) = program.load()? {
-        ctx.channel.send_with_fd(&Message::SeccompFd, Some(listener.as_raw_fd()))?;
+        channel.send_with_fd(&Message::SeccompFd, Some(listener.as_raw_fd()))?;
     }
     Ok(())
 }

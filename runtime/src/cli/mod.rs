@@ -3,6 +3,7 @@
 
 mod create;
 mod delete;
+mod exec;
 mod features;
 mod kill;
 mod list;
@@ -60,6 +61,7 @@ enum Command {
     State(state::Args),
     Kill(kill::Args),
     Delete(delete::Args),
+    Exec(exec::Args),
     List(list::Args),
     Spec(spec::Args),
     Features(features::Args),
@@ -128,6 +130,7 @@ fn run_command(cli: Cli) -> anyhow::Result<i32> {
         Command::State(a) => state::run(&g, a),
         Command::Kill(a) => kill::run(&g, a),
         Command::Delete(a) => delete::run(&g, a),
+        Command::Exec(a) => exec::run(&g, a),
         Command::List(a) => list::run(&g, a),
         Command::Spec(a) => spec::run(a),
         Command::Features(a) => features::run(a),
