@@ -62,12 +62,7 @@ chmod 1777 "$rootfs/tmp"
 chmod 700 "$rootfs/root"
 cp "$busybox" "$rootfs/bin/busybox"
 chmod 755 "$rootfs/bin/busybox"
-# --list-full prints paths like "bin/sh" and "usr/sbin/chroot".
-"$busybox" --list-full | while read -r applet; do
-    case "$applet" in bin/busybox | linuxrc) continue ;; esac
-    mkdir -p "$rootfs/$(dirname "$applet")"
-    ln -sfn /bin/busybox "$rootfs/$applet"
-done
+"$(dirname "$0")/busybox-links.py" "$rootfs" "$busybox"
 
 cat > "$rootfs/etc/passwd" <<'PASSWD'
 root:x:0:0:root:/root:/bin/sh
