@@ -35,5 +35,9 @@ trap cleanup EXIT
     "$work/bundle" "$id"
 
 echo "demo: $husk run $id"
-"$husk" --root "$work/state" run --bundle "$work/bundle" "$id"
+"$husk" --root "$work/state" run --bundle "$work/bundle" "$id" | tee "$work/out"
+if ! grep -qx 'pid=1' "$work/out" || ! grep -qx 'hostname=husk' "$work/out"; then
+    echo "demo: FAILED: the container did not report hostname=husk and pid=1" >&2
+    exit 1
+fi
 echo "demo: container exited 0"

@@ -69,7 +69,11 @@ if [ $# -ge 2 ]; then
         expect "memory.max of the created container" 67108864 "$(cat $ccg/memory.max 2>&1)"
         expect "pids.max of the created container" 32 "$(cat $ccg/pids.max 2>&1)"
         pid="$("$rt" --root $state state smoke-create | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')"
-        expect "cgroup.procs of the created container" "$pid" "$(cat $ccg/cgroup.procs 2>&1)"
+        if [ -n "$pid" ]; then
+            expect "cgroup.procs of the created container" "$pid" "$(cat $ccg/cgroup.procs 2>&1)"
+        else
+            bad "'$rt state smoke-create' shows no pid"
+        fi
         "$rt" --root $state delete -f smoke-create
         expect "exit status of '$rt delete -f'" 0 "$?"
         if [ -e $ccg ]; then bad "$ccg still exists after delete"; else ok "container cgroup removed on delete"; fi
