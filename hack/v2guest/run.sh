@@ -21,6 +21,8 @@
 # guest's init prints; if that line never comes (no boot, crash, timeout) this
 # script says so and exits 124 (timeout) or 125.
 #
+# V2GUEST_QEMU_EXTRA adds qemu arguments (e.g. "-s" for a gdb stub).
+#
 # Needs: hack/install-deps.sh --v2 (qemu-system-x86, cpio), busybox-static.
 set -euo pipefail
 trap 'echo "v2guest: FAILED preparing the guest: line $LINENO: $BASH_COMMAND" >&2' ERR
@@ -28,7 +30,7 @@ trap 'echo "v2guest: FAILED preparing the guest: line $LINENO: $BASH_COMMAND" >&
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 
-usage() { sed -n '2,25p' "$0" >&2; exit 2; }
+usage() { sed -n '2,27p' "$0" >&2; exit 2; }
 
 includes=()
 modules=(overlay)
@@ -197,7 +199,7 @@ start=$(date +%s.%N)
 trap - ERR
 set +e
 timeout -k 5 "$timeout_s" qemu-system-x86_64 \
-    -accel tcg -cpu "${V2GUEST_CPU:-max}" -m 2048 -smp 2 \
+    -accel tcg -cpu max -m 2048 -smp 2 ${V2GUEST_QEMU_EXTRA:-} \
     -nographic -no-reboot -nic none -no-user-config \
     -kernel "$kdir/vmlinux" -initrd "$stage/initrd.cpio" \
     -append "console=ttyS0 cgroup_no_v1=all panic=-1 quiet" \
