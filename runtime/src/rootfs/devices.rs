@@ -46,7 +46,11 @@ pub fn needs_setup_dev(spec: &Spec) -> bool {
     let mounts = spec.mounts().as_deref().unwrap_or_default();
     !mounts.iter().any(|m| {
         let bind = m.typ().as_deref() == Some("bind")
-            || m.options().as_deref().unwrap_or_default().iter().any(|o| o == "bind" || o == "rbind");
+            || m.options()
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .any(|o| o == "bind" || o == "rbind");
         bind && clean(&Path::new("/").join(m.destination())) == Path::new("/dev")
     })
 }
@@ -54,7 +58,11 @@ pub fn needs_setup_dev(spec: &Spec) -> bool {
 /// The default devices not overridden by `linux.devices`, then `linux.devices` in order
 /// (`/dev/ptmx` is left to [`setup_ptmx`]).
 pub fn devices_to_create(spec: &Spec) -> Result<Vec<Device>, RootfsError> {
-    let spec_devices = spec.linux().as_ref().and_then(|l| l.devices().clone()).unwrap_or_default();
+    let spec_devices = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().clone())
+        .unwrap_or_default();
     let mut out = Vec::new();
     for (path, major, minor) in DEFAULTS {
         if spec_devices.iter().any(|d| d.path() == Path::new(path)) {
@@ -77,7 +85,12 @@ pub fn devices_to_create(spec: &Spec) -> Result<Vec<Device>, RootfsError> {
             LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
             LinuxDeviceType::B => SFlag::S_IFBLK,
             LinuxDeviceType::P => SFlag::S_IFIFO,
-            LinuxDeviceType::A => return Err(RootfsError::BadDeviceType { field, path: d.path().clone() }),
+            LinuxDeviceType::A => {
+                return Err(RootfsError::BadDeviceType {
+                    field,
+                    path: d.path().clone(),
+                })
+            }
         };
         out.push(Device {
             field,
@@ -118,10 +131,16 @@ fn create_device(root: &Root, dev: &Device, bind: bool) -> Result<(), RootfsErro
     if bind {
         return bind_device(root, dev);
     }
-    let (dir, name) = root.resolve_parent(&dev.path).map_err(|e| RootfsError::resolve(&dev.field, &dev.path, e))?;
+    let (dir, name) = root
+        .resolve_parent(&dev.path)
+        .map_err(|e| RootfsError::resolve(&dev.field, &dev.path, e))?;
     let dirfd = Some(dir.as_raw_fd());
     let perm = Mode::from_bits_truncate(dev.mode);
-    let rdev = if dev.kind == SFlag::S_IFIFO { 0 } else { makedev(dev.major, dev.minor) };
+    let rdev = if dev.kind == SFlag::S_IFIFO {
+        0
+    } else {
+        makedev(dev.major, dev.minor)
+    };
     match mknodat(dirfd, name.as_os_str(), dev.kind, perm, rdev) {
         Ok(()) => {}
         Err(Errno::EEXIST) => return Ok(()),
@@ -144,18 +163,33 @@ fn create_device(root: &Root, dev: &Device, bind: bool) -> Result<(), RootfsErro
 
 /// runc's `bindMountDeviceNode`: an empty file in the container, the host node bound on it.
 fn bind_device(root: &Root, dev: &Device) -> Result<(), RootfsError> {
-    let fd = root.resolve(&dev.path, Create::File).map_err(|e| RootfsError::resolve(&dev.field, &dev.path, e))?;
-    root.container_path(fd.as_fd()).map_err(|e| RootfsError::resolve(&dev.field, &dev.path, e))?;
-    mount(Some(&dev.path), &proc_fd_path(fd.as_fd()), Some("bind"), MsFlags::MS_BIND, None::<&str>)
-        .map_err(|e| RootfsError::mount(&dev.field, &dev.path.to_string_lossy(), &dev.path, e))
+    let fd = root
+        .resolve(&dev.path, Create::File)
+        .map_err(|e| RootfsError::resolve(&dev.field, &dev.path, e))?;
+    root.container_path(fd.as_fd())
+        .map_err(|e| RootfsError::resolve(&dev.field, &dev.path, e))?;
+    mount(
+        Some(&dev.path),
+        &proc_fd_path(fd.as_fd()),
+        Some("bind"),
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| RootfsError::mount(&dev.field, &dev.path.to_string_lossy(), &dev.path, e))
 }
 
 /// `/dev/ptmx` becomes a symlink to the devpts instance's `pts/ptmx`.
 pub fn setup_ptmx(root: &Root) -> Result<(), RootfsError> {
     let field = "/dev/ptmx";
     let path = Path::new("/dev/ptmx");
-    let (dir, name) = root.resolve_parent(path).map_err(|e| RootfsError::resolve(field, path, e))?;
-    match unlinkat(Some(dir.as_raw_fd()), name.as_os_str(), UnlinkatFlags::NoRemoveDir) {
+    let (dir, name) = root
+        .resolve_parent(path)
+        .map_err(|e| RootfsError::resolve(field, path, e))?;
+    match unlinkat(
+        Some(dir.as_raw_fd()),
+        name.as_os_str(),
+        UnlinkatFlags::NoRemoveDir,
+    ) {
         Ok(()) | Err(Errno::ENOENT) => {}
         Err(e) => return Err(RootfsError::syscall(field, "unlink", path, e)),
     }
@@ -176,7 +210,9 @@ pub fn setup_dev_symlinks(root: &Root, proc_root: &Path) -> Result<(), RootfsErr
     }
     let dev = Path::new("/dev");
     let field = "/dev symlinks";
-    let dir = root.resolve(dev, Create::Dir).map_err(|e| RootfsError::resolve(field, dev, e))?;
+    let dir = root
+        .resolve(dev, Create::Dir)
+        .map_err(|e| RootfsError::resolve(field, dev, e))?;
     for (target, name) in links {
         match symlinkat(target, Some(dir.as_raw_fd()), name) {
             Ok(()) | Err(Errno::EEXIST) => {}
@@ -195,11 +231,21 @@ pub fn reopen_dev_null() -> Result<(), RootfsError> {
         .read(true)
         .write(true)
         .open(path)
-        .map_err(|e| RootfsError::syscall(field, "open", path, Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
-    let null_st = fstat(null.as_raw_fd()).map_err(|e| RootfsError::syscall(field, "fstat", path, e))?;
+        .map_err(|e| {
+            RootfsError::syscall(
+                field,
+                "open",
+                path,
+                Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            )
+        })?;
+    let null_st =
+        fstat(null.as_raw_fd()).map_err(|e| RootfsError::syscall(field, "fstat", path, e))?;
     for fd in 0..3 {
         let Ok(st) = fstat(fd) else { continue };
-        if st.st_rdev == null_st.st_rdev && SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR {
+        if st.st_rdev == null_st.st_rdev
+            && SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR
+        {
             nix::unistd::dup2(null.as_fd().as_raw_fd(), fd)
                 .map_err(|e| RootfsError::syscall(field, "dup2 onto stdio", path, e))?;
         }
@@ -217,9 +263,13 @@ mod tests {
 
     #[test]
     fn dev_is_set_up_unless_something_is_bound_onto_it() {
-        let s = spec(r#"{"ociVersion":"1.0.2","mounts":[{"destination":"/dev","type":"tmpfs","source":"tmpfs"}]}"#);
+        let s = spec(
+            r#"{"ociVersion":"1.0.2","mounts":[{"destination":"/dev","type":"tmpfs","source":"tmpfs"}]}"#,
+        );
         assert!(needs_setup_dev(&s));
-        let s = spec(r#"{"ociVersion":"1.0.2","mounts":[{"destination":"/dev/","type":"none","source":"/dev","options":["rbind"]}]}"#);
+        let s = spec(
+            r#"{"ociVersion":"1.0.2","mounts":[{"destination":"/dev/","type":"none","source":"/dev","options":["rbind"]}]}"#,
+        );
         assert!(!needs_setup_dev(&s));
         let s = spec(r#"{"ociVersion":"1.0.2"}"#);
         assert!(needs_setup_dev(&s));
@@ -239,10 +289,23 @@ mod tests {
         let paths: Vec<_> = devs.iter().map(|d| d.path.to_str().unwrap()).collect();
         assert_eq!(
             paths,
-            ["/dev/random", "/dev/full", "/dev/tty", "/dev/zero", "/dev/urandom", "/dev/null", "/dev/fuse", "/dev/sda", "/dev/pipe"]
+            [
+                "/dev/random",
+                "/dev/full",
+                "/dev/tty",
+                "/dev/zero",
+                "/dev/urandom",
+                "/dev/null",
+                "/dev/fuse",
+                "/dev/sda",
+                "/dev/pipe"
+            ]
         );
         let null = &devs[5];
-        assert_eq!((null.mode, null.uid, null.gid, null.field.as_str()), (0o666, 5, 6, "linux.devices[0]"));
+        assert_eq!(
+            (null.mode, null.uid, null.gid, null.field.as_str()),
+            (0o666, 5, 6, "linux.devices[0]")
+        );
         assert_eq!(devs[6].kind, SFlag::S_IFCHR);
         assert_eq!(devs[7].kind, SFlag::S_IFBLK);
         assert_eq!(devs[8].kind, SFlag::S_IFIFO);
@@ -251,7 +314,9 @@ mod tests {
 
     #[test]
     fn device_type_all_is_an_error_naming_the_entry() {
-        let s = spec(r#"{"ociVersion":"1.0.2","linux":{"devices":[{"path":"/dev/x","type":"a","major":1,"minor":1}]}}"#);
+        let s = spec(
+            r#"{"ociVersion":"1.0.2","linux":{"devices":[{"path":"/dev/x","type":"a","major":1,"minor":1}]}}"#,
+        );
         let err = devices_to_create(&s).unwrap_err().to_string();
         assert!(err.contains("linux.devices[0]"), "{err}");
     }
@@ -260,9 +325,17 @@ mod tests {
     fn userns_detection_reads_the_uid_map() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("self")).unwrap();
-        std::fs::write(dir.path().join("self/uid_map"), "         0          0 4294967295\n").unwrap();
+        std::fs::write(
+            dir.path().join("self/uid_map"),
+            "         0          0 4294967295\n",
+        )
+        .unwrap();
         assert!(!running_in_userns(dir.path()));
-        std::fs::write(dir.path().join("self/uid_map"), "         0       1000          1\n").unwrap();
+        std::fs::write(
+            dir.path().join("self/uid_map"),
+            "         0       1000          1\n",
+        )
+        .unwrap();
         assert!(running_in_userns(dir.path()));
     }
 }

@@ -61,13 +61,21 @@ pub enum RootfsError {
     BadRootPropagation { value: String },
 
     #[error("{field}: destination {destination:?} {reason}")]
-    BadDestination { field: String, destination: PathBuf, reason: &'static str },
+    BadDestination {
+        field: String,
+        destination: PathBuf,
+        reason: &'static str,
+    },
 
     #[error("{field}: bind mount of {destination:?} has no source")]
     MissingSource { field: String, destination: PathBuf },
 
     #[error("{field}: option {option:?} is not supported: {reason}")]
-    UnsupportedOption { field: String, option: &'static str, reason: &'static str },
+    UnsupportedOption {
+        field: String,
+        option: &'static str,
+        reason: &'static str,
+    },
 
     #[error("{field}: a type \"cgroup\" mount needs the container's cgroup information, but none was computed")]
     NoCgroupInfo { field: String },
@@ -109,16 +117,29 @@ pub enum RootfsError {
     },
 
     #[error("{field}: {path:?} is {found}, not the character device 1:3 (/dev/null); refusing to use it (CVE-2025-31133)")]
-    FakeDevNull { field: String, path: PathBuf, found: String },
+    FakeDevNull {
+        field: String,
+        path: PathBuf,
+        found: String,
+    },
 }
 
 impl RootfsError {
     pub(crate) fn syscall(field: &str, step: &'static str, path: &Path, source: Errno) -> Self {
-        RootfsError::Syscall { field: field.to_string(), step, path: path.to_path_buf(), source }
+        RootfsError::Syscall {
+            field: field.to_string(),
+            step,
+            path: path.to_path_buf(),
+            source,
+        }
     }
 
     pub(crate) fn resolve(field: &str, path: &Path, source: Errno) -> Self {
-        RootfsError::Resolve { field: field.to_string(), path: path.to_path_buf(), source }
+        RootfsError::Resolve {
+            field: field.to_string(),
+            path: path.to_path_buf(),
+            source,
+        }
     }
 
     pub(crate) fn mount(field: &str, what: &str, target: &Path, source: Errno) -> Self {

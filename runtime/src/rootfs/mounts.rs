@@ -23,11 +23,14 @@ use crate::sys::mount::mount_setattr;
 const NONE: Option<&str> = None;
 
 /// `nosuid,nodev,noexec`: what runc gives the cgroup tmpfs and cgroup mounts.
-const DEFAULT_MOUNT_FLAGS: MsFlags =
-    MsFlags::MS_NOEXEC.union(MsFlags::MS_NOSUID).union(MsFlags::MS_NODEV);
+const DEFAULT_MOUNT_FLAGS: MsFlags = MsFlags::MS_NOEXEC
+    .union(MsFlags::MS_NOSUID)
+    .union(MsFlags::MS_NODEV);
 
 /// The atime "enum" flags and all atime-related flags.
-const ATIME_ENUM: MsFlags = MsFlags::MS_NOATIME.union(MsFlags::MS_RELATIME).union(MsFlags::MS_STRICTATIME);
+const ATIME_ENUM: MsFlags = MsFlags::MS_NOATIME
+    .union(MsFlags::MS_RELATIME)
+    .union(MsFlags::MS_STRICTATIME);
 const ATIME_ALL: MsFlags = ATIME_ENUM.union(MsFlags::MS_NODIRATIME);
 /// Flags the kernel locks (MNT_LOCK_*) on mounts inherited into a less privileged user
 /// namespace: a remount must keep them as they are.
@@ -88,7 +91,13 @@ impl Entry {
             fs_type = "bind".to_string();
             source = source.map(|s| if s.is_absolute() { s } else { bundle.join(s) });
         }
-        Ok(Entry { field, destination, source, fs_type, options })
+        Ok(Entry {
+            field,
+            destination,
+            source,
+            fs_type,
+            options,
+        })
     }
 
     fn is_dev(&self) -> bool {
@@ -160,9 +169,18 @@ pub fn mount_all(ctx: &RootfsContext<'_>, root: &Root) -> Result<(), RootfsError
 
 /// Resolves `dest` in the root (creating it), checks the result is inside the root, and
 /// returns the descriptor together with its container path.
-fn target(root: &Root, field: &str, dest: &Path, create: Create) -> Result<(OwnedFd, PathBuf), RootfsError> {
-    let fd = root.resolve(dest, create).map_err(|e| RootfsError::resolve(field, dest, e))?;
-    let inside = root.container_path(fd.as_fd()).map_err(|e| RootfsError::resolve(field, dest, e))?;
+fn target(
+    root: &Root,
+    field: &str,
+    dest: &Path,
+    create: Create,
+) -> Result<(OwnedFd, PathBuf), RootfsError> {
+    let fd = root
+        .resolve(dest, create)
+        .map_err(|e| RootfsError::resolve(field, dest, e))?;
+    let inside = root
+        .container_path(fd.as_fd())
+        .map_err(|e| RootfsError::resolve(field, dest, e))?;
     Ok((fd, inside))
 }
 
@@ -170,7 +188,11 @@ pub fn mount_entry(ctx: &RootfsContext<'_>, root: &Root, e: &Entry) -> Result<()
     if e.options.idmap.is_some() {
         return Err(RootfsError::UnsupportedOption {
             field: e.field.clone(),
-            option: if e.options.idmap == Some(true) { "ridmap" } else { "idmap" },
+            option: if e.options.idmap == Some(true) {
+                "ridmap"
+            } else {
+                "idmap"
+            },
             reason: "id-mapped mounts are not implemented by husk",
         });
     }
@@ -189,7 +211,14 @@ pub fn mount_entry(ctx: &RootfsContext<'_>, root: &Root, e: &Entry) -> Result<()
         _ => {
             let (_, inside) = target(root, &e.field, &e.destination, Create::Dir)?;
             check_proc_mount(e, &inside, None)?;
-            mount_propagate(root, e, &e.source_str(), &e.fs_type, e.options.flags, &e.options.data)
+            mount_propagate(
+                root,
+                e,
+                &e.source_str(),
+                &e.fs_type,
+                e.options.flags,
+                &e.options.data,
+            )
         }
     }
 }
@@ -197,15 +226,28 @@ pub fn mount_entry(ctx: &RootfsContext<'_>, root: &Root, e: &Entry) -> Result<()
 /// The `mount(2)` call onto the resolved destination, then each propagation change (on a fresh
 /// descriptor: the first one now points below the new mount). tmpfs and `/dev` mounts are made
 /// writable here and remounted read-only by `finalize` (files get created in them first).
-fn mount_propagate(root: &Root, e: &Entry, source: &str, fs_type: &str, flags: MsFlags, data: &str) -> Result<(), RootfsError> {
+fn mount_propagate(
+    root: &Root,
+    e: &Entry,
+    source: &str,
+    fs_type: &str,
+    flags: MsFlags,
+    data: &str,
+) -> Result<(), RootfsError> {
     let mut flags = flags;
     if e.fs_type == "tmpfs" || e.is_dev() {
         flags.remove(MsFlags::MS_RDONLY);
     }
     let (fd, _) = target(root, &e.field, &e.destination, Create::Nothing)?;
     let data = (!data.is_empty()).then_some(data);
-    mount(Some(source), &proc_fd_path(fd.as_fd()), Some(fs_type), flags, data)
-        .map_err(|err| RootfsError::mount(&e.field, source, &e.destination, err))?;
+    mount(
+        Some(source),
+        &proc_fd_path(fd.as_fd()),
+        Some(fs_type),
+        flags,
+        data,
+    )
+    .map_err(|err| RootfsError::mount(&e.field, source, &e.destination, err))?;
     apply_propagation(root, e)
 }
 
@@ -224,13 +266,17 @@ fn apply_propagation(root: &Root, e: &Entry) -> Result<(), RootfsError> {
 /// runc's `checkProcMount`: nothing may be mounted below `/proc` except a few lxcfs-style
 /// files, and only a procfs may be mounted on `/proc` itself.
 fn check_proc_mount(e: &Entry, inside: &Path, source: Option<&Path>) -> Result<(), RootfsError> {
-    let Ok(rest) = inside.strip_prefix("/proc") else { return Ok(()) };
+    let Ok(rest) = inside.strip_prefix("/proc") else {
+        return Ok(());
+    };
     if rest.as_os_str().is_empty() {
         let is_proc = match source {
-            Some(src) => nix::sys::statfs::statfs(src)
-                .map_err(|err| RootfsError::syscall(&e.field, "statfs", src, err))?
-                .filesystem_type()
-                == nix::sys::statfs::PROC_SUPER_MAGIC,
+            Some(src) => {
+                nix::sys::statfs::statfs(src)
+                    .map_err(|err| RootfsError::syscall(&e.field, "statfs", src, err))?
+                    .filesystem_type()
+                    == nix::sys::statfs::PROC_SUPER_MAGIC
+            }
             None => false,
         };
         if is_proc {
@@ -263,11 +309,21 @@ fn mount_proc_or_sys(ctx: &RootfsContext<'_>, root: &Root, e: &Entry) -> Result<
             reason: "is not a directory (proc and sysfs are only mounted on ordinary directories)",
         });
     }
-    let result = mount_propagate(root, e, &e.source_str(), &e.fs_type, e.options.flags, &e.options.data);
+    let result = mount_propagate(
+        root,
+        e,
+        &e.source_str(),
+        &e.fs_type,
+        e.options.flags,
+        &e.options.data,
+    );
     match result {
         // A user namespace without its own network namespace may not mount sysfs: bind the
         // host's /sys (recursively) instead, with the requested flags, as runc does.
-        Err(RootfsError::Mount { source: Errno::EPERM, .. }) if e.fs_type == "sysfs" && ctx.in_new_userns => {
+        Err(RootfsError::Mount {
+            source: Errno::EPERM,
+            ..
+        }) if e.fs_type == "sysfs" && ctx.in_new_userns => {
             let mut bind = e.clone();
             bind.fs_type = "bind".into();
             bind.source = Some(PathBuf::from("/sys"));
@@ -287,7 +343,11 @@ fn mount_tmpfs(root: &Root, e: &Entry) -> Result<(), RootfsError> {
             let st = fstat(std::os::fd::AsRawFd::as_raw_fd(&fd))
                 .map_err(|err| RootfsError::syscall(&e.field, "fstat", &e.destination, err))?;
             let mode = format!("mode={:04o}", st.st_mode & 0o7777);
-            data = if data.is_empty() { mode } else { format!("{mode},{data}") };
+            data = if data.is_empty() {
+                mode
+            } else {
+                format!("{mode},{data}")
+            };
         }
         Err(Errno::ENOENT) => {
             target(root, &e.field, &e.destination, Create::Dir)?;
@@ -304,12 +364,24 @@ fn mount_tmpfs(root: &Root, e: &Entry) -> Result<(), RootfsError> {
 
 fn mount_bind(root: &Root, e: &Entry) -> Result<(), RootfsError> {
     let Some(source) = &e.source else {
-        return Err(RootfsError::MissingSource { field: e.field.clone(), destination: e.destination.clone() });
+        return Err(RootfsError::MissingSource {
+            field: e.field.clone(),
+            destination: e.destination.clone(),
+        });
     };
     let meta = std::fs::metadata(source).map_err(|err| {
-        RootfsError::syscall(&e.field, "stat bind source", source, Errno::from_raw(err.raw_os_error().unwrap_or(libc::EIO)))
+        RootfsError::syscall(
+            &e.field,
+            "stat bind source",
+            source,
+            Errno::from_raw(err.raw_os_error().unwrap_or(libc::EIO)),
+        )
     })?;
-    let create = if meta.is_dir() { Create::Dir } else { Create::File };
+    let create = if meta.is_dir() {
+        Create::Dir
+    } else {
+        Create::File
+    };
     let (_, inside) = target(root, &e.field, &e.destination, create)?;
     check_proc_mount(e, &inside, Some(source))?;
     let source_str = source.to_string_lossy();
@@ -321,8 +393,9 @@ fn mount_bind(root: &Root, e: &Entry) -> Result<(), RootfsError> {
     }
     if let Some(attr) = e.options.recursive {
         let (fd, _) = target(root, &e.field, &e.destination, Create::Nothing)?;
-        mount_setattr(fd.as_fd(), true, attr)
-            .map_err(|err| RootfsError::mount(&e.field, "recursive mount attributes", &e.destination, err))?;
+        mount_setattr(fd.as_fd(), true, attr).map_err(|err| {
+            RootfsError::mount(&e.field, "recursive mount attributes", &e.destination, err)
+        })?;
     }
     Ok(())
 }
@@ -340,7 +413,8 @@ fn remount_bind(root: &Root, e: &Entry, source: &Path) -> Result<(), RootfsError
         Err(err) => err,
     };
     let fail = |err| RootfsError::mount(&e.field, "remount", &e.destination, err);
-    let st = statvfs(source).map_err(|err| RootfsError::syscall(&e.field, "statfs", source, err))?;
+    let st =
+        statvfs(source).map_err(|err| RootfsError::syscall(&e.field, "statfs", source, err))?;
     let src_flags = statfs_to_mount_flags(st.flags());
     if (src_flags & e.options.cleared & LOCKED_FLAGS) != MsFlags::empty() {
         return Err(fail(first));
@@ -355,7 +429,9 @@ fn remount_bind(root: &Root, e: &Entry, source: &Path) -> Result<(), RootfsError
 
 fn mount_cgroup(ctx: &RootfsContext<'_>, root: &Root, e: &Entry) -> Result<(), RootfsError> {
     let Some(cg) = &ctx.cgroup_mount else {
-        return Err(RootfsError::NoCgroupInfo { field: e.field.clone() });
+        return Err(RootfsError::NoCgroupInfo {
+            field: e.field.clone(),
+        });
     };
     let readonly = e.options.flags.contains(MsFlags::MS_RDONLY);
     match cg {
@@ -363,9 +439,16 @@ fn mount_cgroup(ctx: &RootfsContext<'_>, root: &Root, e: &Entry) -> Result<(), R
             let (_, inside) = target(root, &e.field, &e.destination, Create::Dir)?;
             check_proc_mount(e, &inside, None)?;
             if ctx.in_new_cgroupns {
-                let src = e.source.as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "cgroup".into());
+                let src = e
+                    .source
+                    .as_ref()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "cgroup".into());
                 match mount_propagate(root, e, &src, "cgroup2", e.options.flags, &e.options.data) {
-                    Err(RootfsError::Mount { source: Errno::EPERM | Errno::EBUSY, .. }) => {}
+                    Err(RootfsError::Mount {
+                        source: Errno::EPERM | Errno::EBUSY,
+                        ..
+                    }) => {}
                     other => return other,
                 }
             }
@@ -429,17 +512,32 @@ fn mount_cgroup(ctx: &RootfsContext<'_>, root: &Root, e: &Entry) -> Result<(), R
             let (dir, _) = target(root, &e.field, &e.destination, Create::Nothing)?;
             for h in hierarchies.iter().filter(|h| h.name.contains(',')) {
                 for part in h.name.split(',') {
-                    match nix::unistd::symlinkat(h.name.as_str(), Some(std::os::fd::AsRawFd::as_raw_fd(&dir)), part) {
+                    match nix::unistd::symlinkat(
+                        h.name.as_str(),
+                        Some(std::os::fd::AsRawFd::as_raw_fd(&dir)),
+                        part,
+                    ) {
                         Ok(()) | Err(Errno::EEXIST) => {}
-                        Err(err) => return Err(RootfsError::syscall(&e.field, "symlink", &e.destination.join(part), err)),
+                        Err(err) => {
+                            return Err(RootfsError::syscall(
+                                &e.field,
+                                "symlink",
+                                &e.destination.join(part),
+                                err,
+                            ))
+                        }
                     }
                 }
             }
             if readonly {
                 let path = proc_fd_path(dir.as_fd());
-                let flags = DEFAULT_MOUNT_FLAGS | MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
-                mount(NONE, &path, NONE, flags, NONE)
-                    .map_err(|err| RootfsError::mount(&e.field, "remount read-only", &e.destination, err))?;
+                let flags = DEFAULT_MOUNT_FLAGS
+                    | MsFlags::MS_RDONLY
+                    | MsFlags::MS_BIND
+                    | MsFlags::MS_REMOUNT;
+                mount(NONE, &path, NONE, flags, NONE).map_err(|err| {
+                    RootfsError::mount(&e.field, "remount read-only", &e.destination, err)
+                })?;
             }
             Ok(())
         }
@@ -456,13 +554,18 @@ mod tests {
 
     #[test]
     fn relative_destinations_get_a_leading_slash_and_bind_sources_the_bundle() {
-        let m = spec_mount(r#"{"destination":"data","type":"none","source":"vol","options":["rbind","ro"]}"#);
+        let m = spec_mount(
+            r#"{"destination":"data","type":"none","source":"vol","options":["rbind","ro"]}"#,
+        );
         let e = Entry::from_spec(3, &m, Path::new("/bundle")).unwrap();
         assert_eq!(e.destination, Path::new("/data"));
         assert_eq!(e.source.as_deref(), Some(Path::new("/bundle/vol")));
         assert_eq!(e.fs_type, "bind");
         assert_eq!(e.field, "mounts[3]");
-        assert_eq!(e.options.flags, MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY);
+        assert_eq!(
+            e.options.flags,
+            MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY
+        );
     }
 
     #[test]
@@ -476,7 +579,9 @@ mod tests {
     #[test]
     fn empty_destination_is_rejected_naming_the_entry() {
         let m = spec_mount(r#"{"destination":"","type":"tmpfs"}"#);
-        let err = Entry::from_spec(5, &m, Path::new("/b")).unwrap_err().to_string();
+        let err = Entry::from_spec(5, &m, Path::new("/b"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("mounts[5]"), "{err}");
     }
 
@@ -490,10 +595,17 @@ mod tests {
 
     #[test]
     fn statfs_flags_map_to_mount_flags_and_imply_strictatime() {
-        let f = statfs_to_mount_flags(FsFlags::ST_RDONLY | FsFlags::ST_NOSUID | FsFlags::ST_RELATIME);
-        assert_eq!(f, MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_RELATIME);
+        let f =
+            statfs_to_mount_flags(FsFlags::ST_RDONLY | FsFlags::ST_NOSUID | FsFlags::ST_RELATIME);
+        assert_eq!(
+            f,
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_RELATIME
+        );
         let f = statfs_to_mount_flags(FsFlags::ST_NODEV | FsFlags::ST_NOEXEC);
-        assert_eq!(f, MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_STRICTATIME);
+        assert_eq!(
+            f,
+            MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_STRICTATIME
+        );
         let f = statfs_to_mount_flags(FsFlags::ST_NOATIME | FsFlags::ST_NODIRATIME);
         assert_eq!(f, MsFlags::MS_NOATIME | MsFlags::MS_NODIRATIME);
     }
@@ -502,8 +614,13 @@ mod tests {
     fn proc_destinations_are_checked_like_runc() {
         let m = spec_mount(r#"{"destination":"/proc/x","type":"tmpfs"}"#);
         let e = Entry::from_spec(1, &m, Path::new("/b")).unwrap();
-        let err = check_proc_mount(&e, Path::new("/proc/kcore"), None).unwrap_err().to_string();
-        assert!(err.contains("mounts[1]") && err.contains("inside /proc"), "{err}");
+        let err = check_proc_mount(&e, Path::new("/proc/kcore"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("mounts[1]") && err.contains("inside /proc"),
+            "{err}"
+        );
         check_proc_mount(&e, Path::new("/proc/meminfo"), None).unwrap();
         check_proc_mount(&e, Path::new("/procfoo"), None).unwrap();
         assert!(check_proc_mount(&e, Path::new("/proc"), None).is_err());

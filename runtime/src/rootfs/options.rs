@@ -176,7 +176,11 @@ pub fn parse(options: &[String]) -> MountOptions {
     }
     out.data = data.join(",");
     if rec_set != 0 || rec_clr != 0 {
-        out.recursive = Some(MountAttr { set: rec_set, clear: rec_clr, propagation: 0 });
+        out.recursive = Some(MountAttr {
+            set: rec_set,
+            clear: rec_clr,
+            propagation: 0,
+        });
     }
     out
 }
@@ -253,7 +257,17 @@ mod tests {
 
     #[test]
     fn propagation_options_are_kept_in_order_apart_from_flags() {
-        let o = p(&["rbind", "rprivate", "shared", "slave", "rslave", "private", "rshared", "unbindable", "runbindable"]);
+        let o = p(&[
+            "rbind",
+            "rprivate",
+            "shared",
+            "slave",
+            "rslave",
+            "private",
+            "rshared",
+            "unbindable",
+            "runbindable",
+        ]);
         assert_eq!(o.flags, F::MS_BIND | F::MS_REC);
         assert_eq!(
             o.propagation,
@@ -272,9 +286,19 @@ mod tests {
 
     #[test]
     fn unknown_options_become_the_data_string_in_order() {
-        let o = p(&["nosuid", "mode=755", "size=65536k", "newinstance", "ptmxmode=0666", "gid=5"]);
+        let o = p(&[
+            "nosuid",
+            "mode=755",
+            "size=65536k",
+            "newinstance",
+            "ptmxmode=0666",
+            "gid=5",
+        ]);
         assert_eq!(o.flags, F::MS_NOSUID);
-        assert_eq!(o.data, "mode=755,size=65536k,newinstance,ptmxmode=0666,gid=5");
+        assert_eq!(
+            o.data,
+            "mode=755,size=65536k,newinstance,ptmxmode=0666,gid=5"
+        );
     }
 
     #[test]
@@ -285,7 +309,15 @@ mod tests {
 
     #[test]
     fn recursive_attributes_go_to_mount_setattr() {
-        let o = p(&["rbind", "rro", "rnosuid", "rnodev", "rnoexec", "rnodiratime", "rnosymfollow"]);
+        let o = p(&[
+            "rbind",
+            "rro",
+            "rnosuid",
+            "rnodev",
+            "rnoexec",
+            "rnodiratime",
+            "rnosymfollow",
+        ]);
         let attr = o.recursive.unwrap();
         assert_eq!(
             attr.set,
@@ -299,7 +331,15 @@ mod tests {
         assert_eq!(attr.clear, 0);
         assert_eq!(o.flags, F::MS_BIND | F::MS_REC);
 
-        let o = p(&["rro", "rrw", "rsuid", "rdev", "rexec", "rdiratime", "rsymfollow"]);
+        let o = p(&[
+            "rro",
+            "rrw",
+            "rsuid",
+            "rdev",
+            "rexec",
+            "rdiratime",
+            "rsymfollow",
+        ]);
         let attr = o.recursive.unwrap();
         assert_eq!(attr.set, 0);
         assert_eq!(

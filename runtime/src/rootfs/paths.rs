@@ -24,7 +24,11 @@ use super::RootfsError;
 use crate::sys::mount::{clone_tree, fsmount_tmpfs, mount_setattr, move_mount, openat2, MountAttr};
 
 const NONE: Option<&str> = None;
-const RDONLY: MountAttr = MountAttr { set: libc::MOUNT_ATTR_RDONLY, clear: 0, propagation: 0 };
+const RDONLY: MountAttr = MountAttr {
+    set: libc::MOUNT_ATTR_RDONLY,
+    clear: 0,
+    propagation: 0,
+};
 
 fn errno(e: io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
@@ -41,18 +45,35 @@ fn open_container_root() -> Result<Root, RootfsError> {
 pub fn finalize(spec: &Spec) -> Result<(), RootfsError> {
     let root = open_container_root()?;
     remount_readonly_mounts(spec, &root)?;
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
         set_root_readonly()?;
     }
     let linux = spec.linux().as_ref();
-    for (i, path) in linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or_default().iter().enumerate() {
+    for (i, path) in linux
+        .and_then(|l| l.readonly_paths().as_deref())
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         readonly_path(&root, &format!("linux.readonlyPaths[{i}]"), Path::new(path))?;
     }
-    let masked = linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or_default();
+    let masked = linux
+        .and_then(|l| l.masked_paths().as_deref())
+        .unwrap_or_default();
     if !masked.is_empty() {
         let null = verified_dev_null(&root, "linux.maskedPaths")?;
         for (i, path) in masked.iter().enumerate() {
-            mask_path(&root, &null, &format!("linux.maskedPaths[{i}]"), Path::new(path))?;
+            mask_path(
+                &root,
+                &null,
+                &format!("linux.maskedPaths[{i}]"),
+                Path::new(path),
+            )?;
         }
     }
     Ok(())
@@ -61,15 +82,24 @@ pub fn finalize(spec: &Spec) -> Result<(), RootfsError> {
 /// tmpfs and `/dev` mounts were mounted writable (files had to be created in them); those
 /// with `ro` become read-only now (runc's `finalizeRootfs`).
 fn remount_readonly_mounts(spec: &Spec, root: &Root) -> Result<(), RootfsError> {
-    for (i, m) in spec.mounts().as_deref().unwrap_or_default().iter().enumerate() {
+    for (i, m) in spec
+        .mounts()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         let e = Entry::from_spec(i, m, Path::new("/"))?;
         let is_dev = super::mounts::clean(&e.destination) == Path::new("/dev");
         if !e.options.flags.contains(MsFlags::MS_RDONLY) || !(e.fs_type == "tmpfs" || is_dev) {
             continue;
         }
-        let fd = root.resolve(&e.destination, Create::Nothing).map_err(|err| RootfsError::resolve(&e.field, &e.destination, err))?;
-        mount_setattr(fd.as_fd(), false, RDONLY)
-            .map_err(|err| RootfsError::mount(&e.field, "remount read-only", &e.destination, err))?;
+        let fd = root
+            .resolve(&e.destination, Create::Nothing)
+            .map_err(|err| RootfsError::resolve(&e.field, &e.destination, err))?;
+        mount_setattr(fd.as_fd(), false, RDONLY).map_err(|err| {
+            RootfsError::mount(&e.field, "remount read-only", &e.destination, err)
+        })?;
     }
     Ok(())
 }
@@ -101,7 +131,9 @@ fn open_optional(root: &Root, field: &str, path: &Path) -> Result<Option<OwnedFd
 /// Binds `path` onto itself (recursively) and makes the top mount read-only; `mount_setattr`
 /// only adds `MOUNT_ATTR_RDONLY`, so nosuid/nodev/noexec stay as they are.
 fn readonly_path(root: &Root, field: &str, path: &Path) -> Result<(), RootfsError> {
-    let Some(fd) = open_optional(root, field, path)? else { return Ok(()) };
+    let Some(fd) = open_optional(root, field, path)? else {
+        return Ok(());
+    };
     let fail = |e| RootfsError::mount(field, "read-only bind", path, e);
     let tree = clone_tree(fd.as_fd(), true).map_err(fail)?;
     mount_setattr(tree.as_fd(), false, RDONLY).map_err(fail)?;
@@ -113,23 +145,35 @@ fn readonly_path(root: &Root, field: &str, path: &Path) -> Result<(), RootfsErro
 /// that file bound over the masked paths (CVE-2025-31133).
 pub fn verified_dev_null(root: &Root, field: &str) -> Result<OwnedFd, RootfsError> {
     let path = Path::new("/dev/null");
-    let fd = root.resolve(path, Create::Nothing).map_err(|e| RootfsError::resolve(field, path, e))?;
+    let fd = root
+        .resolve(path, Create::Nothing)
+        .map_err(|e| RootfsError::resolve(field, path, e))?;
     let st = fstat(fd.as_raw_fd()).map_err(|e| RootfsError::syscall(field, "fstat", path, e))?;
     let kind = file_kind(st.st_mode);
     if kind != SFlag::S_IFCHR || major(st.st_rdev) != 1 || minor(st.st_rdev) != 3 {
         let found = if kind == SFlag::S_IFCHR {
-            format!("the character device {}:{}", major(st.st_rdev), minor(st.st_rdev))
+            format!(
+                "the character device {}:{}",
+                major(st.st_rdev),
+                minor(st.st_rdev)
+            )
         } else {
             format!("a file of type {:o}", kind.bits())
         };
-        return Err(RootfsError::FakeDevNull { field: field.to_string(), path: path.to_path_buf(), found });
+        return Err(RootfsError::FakeDevNull {
+            field: field.to_string(),
+            path: path.to_path_buf(),
+            found,
+        });
     }
     Ok(fd)
 }
 
 /// A masked directory gets a read-only empty tmpfs, anything else the verified `/dev/null`.
 fn mask_path(root: &Root, null: &OwnedFd, field: &str, path: &Path) -> Result<(), RootfsError> {
-    let Some(fd) = open_optional(root, field, path)? else { return Ok(()) };
+    let Some(fd) = open_optional(root, field, path)? else {
+        return Ok(());
+    };
     let st = fstat(fd.as_raw_fd()).map_err(|e| RootfsError::syscall(field, "fstat", path, e))?;
     if file_kind(st.st_mode) == SFlag::S_IFDIR {
         let fail = |e| RootfsError::mount(field, "tmpfs", path, e);
@@ -149,24 +193,33 @@ pub fn mount_console(slave: &Path) -> Result<(), RootfsError> {
     let field = "process.terminal";
     let console = Path::new("/dev/console");
     let root = open_container_root()?;
-    let slave_fd = root.resolve(slave, Create::Nothing).map_err(|e| RootfsError::resolve(field, slave, e))?;
-    let (dev, name) = root.resolve_parent(console).map_err(|e| RootfsError::resolve(field, console, e))?;
+    let slave_fd = root
+        .resolve(slave, Create::Nothing)
+        .map_err(|e| RootfsError::resolve(field, slave, e))?;
+    let (dev, name) = root
+        .resolve_parent(console)
+        .map_err(|e| RootfsError::resolve(field, console, e))?;
     let nofollow = ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS;
-    let target = match openat2(dev.as_fd(), Path::new(&name), OFlag::O_PATH | OFlag::O_NOFOLLOW, Mode::empty(), nofollow) {
+    let target = match openat2(
+        dev.as_fd(),
+        Path::new(&name),
+        OFlag::O_PATH | OFlag::O_NOFOLLOW,
+        Mode::empty(),
+        nofollow,
+    ) {
         Ok(fd) => fd,
-        Err(Errno::ENOENT) => {
-            openat2(
-                dev.as_fd(),
-                Path::new(&name),
-                OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW,
-                Mode::from_bits_truncate(0o666),
-                nofollow,
-            )
-            .map_err(|e| RootfsError::syscall(field, "create", console, e))?
-        }
+        Err(Errno::ENOENT) => openat2(
+            dev.as_fd(),
+            Path::new(&name),
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW,
+            Mode::from_bits_truncate(0o666),
+            nofollow,
+        )
+        .map_err(|e| RootfsError::syscall(field, "create", console, e))?,
         Err(e) => return Err(RootfsError::resolve(field, console, e)),
     };
-    let st = fstat(target.as_raw_fd()).map_err(|e| RootfsError::syscall(field, "fstat", console, e))?;
+    let st =
+        fstat(target.as_raw_fd()).map_err(|e| RootfsError::syscall(field, "fstat", console, e))?;
     let on_proc = nix::sys::statfs::fstatfs(target.as_fd())
         .map(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
         .map_err(|e| RootfsError::syscall(field, "statfs", console, e))?;
@@ -186,16 +239,31 @@ pub fn mount_console(slave: &Path) -> Result<(), RootfsError> {
 /// `tmpcopyup`: mount the tmpfs over the destination, then copy what the directory held into
 /// it, reading the covered directory through a descriptor opened before the mount.
 pub fn tmpfs_copy_up(root: &Root, e: &Entry, data: &str) -> Result<(), RootfsError> {
-    let below = root.resolve(&e.destination, Create::Nothing).map_err(|err| RootfsError::resolve(&e.field, &e.destination, err))?;
-    let source = e.source.as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "tmpfs".into());
+    let below = root
+        .resolve(&e.destination, Create::Nothing)
+        .map_err(|err| RootfsError::resolve(&e.field, &e.destination, err))?;
+    let source = e
+        .source
+        .as_ref()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "tmpfs".into());
     let mut flags = e.options.flags;
     flags.remove(MsFlags::MS_RDONLY);
     let data = (!data.is_empty()).then_some(data);
-    mount(Some(source.as_str()), &proc_fd_path(below.as_fd()), Some("tmpfs"), flags, data)
-        .map_err(|err| RootfsError::mount(&e.field, &source, &e.destination, err))?;
-    let above = root.resolve(&e.destination, Create::Nothing).map_err(|err| RootfsError::resolve(&e.field, &e.destination, err))?;
-    copy_tree(&proc_fd_path(below.as_fd()), &proc_fd_path(above.as_fd()))
-        .map_err(|err| RootfsError::syscall(&e.field, "tmpcopyup copy", &e.destination, errno(err)))?;
+    mount(
+        Some(source.as_str()),
+        &proc_fd_path(below.as_fd()),
+        Some("tmpfs"),
+        flags,
+        data,
+    )
+    .map_err(|err| RootfsError::mount(&e.field, &source, &e.destination, err))?;
+    let above = root
+        .resolve(&e.destination, Create::Nothing)
+        .map_err(|err| RootfsError::resolve(&e.field, &e.destination, err))?;
+    copy_tree(&proc_fd_path(below.as_fd()), &proc_fd_path(above.as_fd())).map_err(|err| {
+        RootfsError::syscall(&e.field, "tmpcopyup copy", &e.destination, errno(err))
+    })?;
     for flag in &e.options.propagation {
         mount(NONE, &proc_fd_path(above.as_fd()), NONE, *flag, NONE)
             .map_err(|err| RootfsError::mount(&e.field, "propagation", &e.destination, err))?;
@@ -219,12 +287,24 @@ fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
             copy_tree(&src, &dst)?;
         } else if ft.is_file() {
             use std::os::unix::fs::OpenOptionsExt;
-            let mut input = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(&src)?;
-            let mut output = std::fs::OpenOptions::new().write(true).create_new(true).open(&dst)?;
+            let mut input = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&src)?;
+            let mut output = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&dst)?;
             io::copy(&mut input, &mut output)?;
         } else {
             let kind = file_kind(meta.mode());
-            nix::sys::stat::mknod(&dst, kind, Mode::from_bits_truncate(meta.mode()), meta.rdev()).map_err(io::Error::from)?;
+            nix::sys::stat::mknod(
+                &dst,
+                kind,
+                Mode::from_bits_truncate(meta.mode()),
+                meta.rdev(),
+            )
+            .map_err(io::Error::from)?;
         }
         std::os::unix::fs::lchown(&dst, Some(meta.uid()), Some(meta.gid()))?;
         if !ft.is_symlink() {

@@ -19,7 +19,14 @@ fn open_dir(path: &Path) -> Result<std::fs::File, RootfsError> {
         .read(true)
         .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
         .open(path)
-        .map_err(|e| RootfsError::syscall(FIELD, "open", path, Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))
+        .map_err(|e| {
+            RootfsError::syscall(
+                FIELD,
+                "open",
+                path,
+                Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            )
+        })
 }
 
 /// After `pivot_root(".", ".")` the old root is stacked on top of the new one and is our cwd;
@@ -27,13 +34,17 @@ fn open_dir(path: &Path) -> Result<std::fs::File, RootfsError> {
 pub fn pivot_root(rootfs: &Path) -> Result<(), RootfsError> {
     let old = open_dir(Path::new("/"))?;
     let new = open_dir(rootfs)?;
-    nix::unistd::fchdir(new.as_raw_fd()).map_err(|e| RootfsError::syscall(FIELD, "fchdir", rootfs, e))?;
-    nix::unistd::pivot_root(".", ".").map_err(|e| RootfsError::syscall(FIELD, "pivot_root", rootfs, e))?;
+    nix::unistd::fchdir(new.as_raw_fd())
+        .map_err(|e| RootfsError::syscall(FIELD, "fchdir", rootfs, e))?;
+    nix::unistd::pivot_root(".", ".")
+        .map_err(|e| RootfsError::syscall(FIELD, "pivot_root", rootfs, e))?;
     // The kernel gives no guarantee what "." is now: go to the old root explicitly.
-    nix::unistd::fchdir(old.as_raw_fd()).map_err(|e| RootfsError::syscall(FIELD, "fchdir", Path::new("old root"), e))?;
+    nix::unistd::fchdir(old.as_raw_fd())
+        .map_err(|e| RootfsError::syscall(FIELD, "fchdir", Path::new("old root"), e))?;
     mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
         .map_err(|e| RootfsError::mount(FIELD, "rslave", Path::new("old root"), e))?;
-    umount2(".", MntFlags::MNT_DETACH).map_err(|e| RootfsError::syscall(FIELD, "umount", Path::new("old root"), e))?;
+    umount2(".", MntFlags::MNT_DETACH)
+        .map_err(|e| RootfsError::syscall(FIELD, "umount", Path::new("old root"), e))?;
     nix::unistd::chdir("/").map_err(|e| RootfsError::syscall(FIELD, "chdir", Path::new("/"), e))
 }
 
@@ -45,7 +56,8 @@ pub fn move_root(rootfs: &Path) -> Result<(), RootfsError> {
     let rootfs = std::fs::canonicalize(rootfs).unwrap_or_else(|_| rootfs.to_path_buf());
     let field = "--no-pivot";
     for info in read_mountinfo(Path::new("/proc"))? {
-        let full_pseudo = info.root == Path::new("/") && (info.fs_type == "proc" || info.fs_type == "sysfs");
+        let full_pseudo =
+            info.root == Path::new("/") && (info.fs_type == "proc" || info.fs_type == "sysfs");
         if !full_pseudo || info.mount_point.starts_with(&rootfs) {
             continue;
         }
@@ -58,8 +70,10 @@ pub fn move_root(rootfs: &Path) -> Result<(), RootfsError> {
         }
         match umount2(p, MntFlags::MNT_DETACH) {
             Ok(()) => {}
-            Err(Errno::EINVAL | Errno::EPERM) => mount(Some("tmpfs"), p, Some("tmpfs"), MsFlags::empty(), NONE)
-                .map_err(|e| RootfsError::mount(field, "tmpfs", p, e))?,
+            Err(Errno::EINVAL | Errno::EPERM) => {
+                mount(Some("tmpfs"), p, Some("tmpfs"), MsFlags::empty(), NONE)
+                    .map_err(|e| RootfsError::mount(field, "tmpfs", p, e))?
+            }
             Err(e) => return Err(RootfsError::syscall(field, "umount", p, e)),
         }
     }

@@ -33,7 +33,12 @@ fn unescape(field: &str) -> PathBuf {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
             let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
             out.push(v);
             i += 4;
@@ -66,8 +71,10 @@ pub fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
 
 pub fn read_mountinfo(proc_root: &Path) -> Result<Vec<MountInfo>, RootfsError> {
     let path = proc_root.join("self/mountinfo");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|source| RootfsError::ReadMountinfo { path: path.clone(), source })?;
+    let text = std::fs::read_to_string(&path).map_err(|source| RootfsError::ReadMountinfo {
+        path: path.clone(),
+        source,
+    })?;
     Ok(parse_mountinfo(&text))
 }
 
@@ -81,10 +88,16 @@ pub fn parent_mount<'a>(mounts: &'a [MountInfo], path: &Path) -> Option<&'a Moun
 
 /// The flags `linux.rootfsPropagation` asks for, if any.
 fn configured(ctx: &RootfsContext<'_>) -> Result<Option<MsFlags>, RootfsError> {
-    let value = ctx.spec.linux().as_ref().and_then(|l| l.rootfs_propagation().clone());
+    let value = ctx
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().clone());
     match value {
         None => Ok(None),
-        Some(v) => propagation_flag(&v).map(Some).ok_or(RootfsError::BadRootPropagation { value: v }),
+        Some(v) => propagation_flag(&v)
+            .map(Some)
+            .ok_or(RootfsError::BadRootPropagation { value: v }),
     }
 }
 
@@ -94,7 +107,8 @@ fn configured(ctx: &RootfsContext<'_>) -> Result<Option<MsFlags>, RootfsError> {
 pub fn prepare_root(ctx: &RootfsContext<'_>) -> Result<(), RootfsError> {
     let flags = configured(ctx)?.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
     let field = "linux.rootfsPropagation";
-    mount(NONE, "/", NONE, flags, NONE).map_err(|e| RootfsError::mount(field, "propagation", Path::new("/"), e))?;
+    mount(NONE, "/", NONE, flags, NONE)
+        .map_err(|e| RootfsError::mount(field, "propagation", Path::new("/"), e))?;
 
     let rootfs = std::fs::canonicalize(ctx.rootfs).unwrap_or_else(|_| ctx.rootfs.to_path_buf());
     let mounts = read_mountinfo(Path::new("/proc"))?;
@@ -104,16 +118,23 @@ pub fn prepare_root(ctx: &RootfsContext<'_>) -> Result<(), RootfsError> {
                 .map_err(|e| RootfsError::mount("root.path", "private", &parent.mount_point, e))?;
         }
     }
-    mount(Some(&rootfs), &rootfs, Some("bind"), MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
-        .map_err(|e| RootfsError::mount("root.path", &rootfs.to_string_lossy(), &rootfs, e))
+    mount(
+        Some(&rootfs),
+        &rootfs,
+        Some("bind"),
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        NONE,
+    )
+    .map_err(|e| RootfsError::mount("root.path", &rootfs.to_string_lossy(), &rootfs, e))
 }
 
 /// After the pivot, an explicit `rootfsPropagation` is applied to the new `/` too (runc does
 /// this so that e.g. `shared` really makes the container's root shared).
 pub fn reapply_root_propagation(ctx: &RootfsContext<'_>) -> Result<(), RootfsError> {
     if let Some(flags) = configured(ctx)? {
-        mount(NONE, "/", NONE, flags, NONE)
-            .map_err(|e| RootfsError::mount("linux.rootfsPropagation", "propagation", Path::new("/"), e))?;
+        mount(NONE, "/", NONE, flags, NONE).map_err(|e| {
+            RootfsError::mount("linux.rootfsPropagation", "propagation", Path::new("/"), e)
+        })?;
     }
     Ok(())
 }
@@ -146,9 +167,22 @@ mod tests {
     #[test]
     fn parent_mount_is_the_longest_prefix_by_component() {
         let m = parse_mountinfo(SAMPLE);
-        assert_eq!(parent_mount(&m, Path::new("/var/lib/x/rootfs")).unwrap().mount_point, Path::new("/var/lib"));
-        assert_eq!(parent_mount(&m, Path::new("/var/library")).unwrap().mount_point, Path::new("/"));
-        assert_eq!(parent_mount(&m, Path::new("/proc")).unwrap().fs_type, "proc");
+        assert_eq!(
+            parent_mount(&m, Path::new("/var/lib/x/rootfs"))
+                .unwrap()
+                .mount_point,
+            Path::new("/var/lib")
+        );
+        assert_eq!(
+            parent_mount(&m, Path::new("/var/library"))
+                .unwrap()
+                .mount_point,
+            Path::new("/")
+        );
+        assert_eq!(
+            parent_mount(&m, Path::new("/proc")).unwrap().fs_type,
+            "proc"
+        );
     }
 
     #[test]

@@ -177,7 +177,9 @@ impl Root {
     /// this is the "verify the fd" step before mounting on it).
     pub fn container_path(&self, fd: BorrowedFd<'_>) -> Result<PathBuf, Errno> {
         let host = PathBuf::from(nix::fcntl::readlink(&proc_fd_path(fd))?);
-        let rel = host.strip_prefix(&self.host_path).map_err(|_| Errno::EXDEV)?;
+        let rel = host
+            .strip_prefix(&self.host_path)
+            .map_err(|_| Errno::EXDEV)?;
         Ok(Path::new("/").join(rel))
     }
 }
@@ -209,19 +211,30 @@ mod tests {
     }
 
     fn host_path_of(root: &Root, fd: &OwnedFd) -> PathBuf {
-        PathBuf::from(nix::fcntl::readlink(&proc_fd_path(fd.as_fd())).unwrap()).strip_prefix(root.host_path()).unwrap().to_path_buf()
+        PathBuf::from(nix::fcntl::readlink(&proc_fd_path(fd.as_fd())).unwrap())
+            .strip_prefix(root.host_path())
+            .unwrap()
+            .to_path_buf()
     }
 
     fn outside_is_empty(h: &Hostile) -> bool {
-        std::fs::read_dir(h.outside.path()).unwrap().next().is_none()
+        std::fs::read_dir(h.outside.path())
+            .unwrap()
+            .next()
+            .is_none()
     }
 
     #[test]
     fn symlink_to_slash_creates_inside_the_root() {
         let h = hostile();
         let root = Root::open(h.rootfs.path()).unwrap();
-        let fd = root.resolve(Path::new("/etc/husk-test-file"), Create::File).unwrap();
-        assert_eq!(root.container_path(fd.as_fd()).unwrap(), Path::new("/husk-test-file"));
+        let fd = root
+            .resolve(Path::new("/etc/husk-test-file"), Create::File)
+            .unwrap();
+        assert_eq!(
+            root.container_path(fd.as_fd()).unwrap(),
+            Path::new("/husk-test-file")
+        );
         assert!(h.rootfs.path().join("husk-test-file").is_file());
         assert!(!Path::new("/husk-test-file").exists());
     }
@@ -230,11 +243,17 @@ mod tests {
     fn dot_dot_symlinks_are_clamped_at_the_root() {
         let h = hostile();
         let root = Root::open(h.rootfs.path()).unwrap();
-        let fd = root.resolve(Path::new("/x/escape/dir"), Create::Dir).unwrap();
+        let fd = root
+            .resolve(Path::new("/x/escape/dir"), Create::Dir)
+            .unwrap();
         assert_eq!(host_path_of(&root, &fd), Path::new("escape/dir"));
-        let fd = root.resolve(Path::new("../../../real"), Create::Nothing).unwrap();
+        let fd = root
+            .resolve(Path::new("../../../real"), Create::Nothing)
+            .unwrap();
         assert_eq!(root.container_path(fd.as_fd()).unwrap(), Path::new("/real"));
-        let fd = root.resolve(Path::new("real/../../.."), Create::Nothing).unwrap();
+        let fd = root
+            .resolve(Path::new("real/../../.."), Create::Nothing)
+            .unwrap();
         assert_eq!(root.container_path(fd.as_fd()).unwrap(), Path::new("/"));
     }
 
@@ -245,34 +264,66 @@ mod tests {
         let fd = root.resolve(Path::new("/abs/mnt"), Create::Dir).unwrap();
         let inside = root.container_path(fd.as_fd()).unwrap();
         assert_eq!(inside, h.outside.path().join("mnt"));
-        assert!(h.rootfs.path().join(h.outside.path().strip_prefix("/").unwrap()).join("mnt").is_dir());
-        assert!(outside_is_empty(&h), "something was created in the real outside directory");
+        assert!(h
+            .rootfs
+            .path()
+            .join(h.outside.path().strip_prefix("/").unwrap())
+            .join("mnt")
+            .is_dir());
+        assert!(
+            outside_is_empty(&h),
+            "something was created in the real outside directory"
+        );
     }
 
     #[test]
     fn dangling_symlinks_have_their_target_created_inside_the_root() {
         let h = hostile();
         let root = Root::open(h.rootfs.path()).unwrap();
-        let fd = root.resolve(Path::new("/dangling/file"), Create::File).unwrap();
-        assert_eq!(root.container_path(fd.as_fd()).unwrap(), Path::new("/nonexistent/deeper/file"));
+        let fd = root
+            .resolve(Path::new("/dangling/file"), Create::File)
+            .unwrap();
+        assert_eq!(
+            root.container_path(fd.as_fd()).unwrap(),
+            Path::new("/nonexistent/deeper/file")
+        );
         assert!(h.rootfs.path().join("nonexistent/deeper/file").is_file());
-        let fd = root.resolve(Path::new("/dangling-rel"), Create::Dir).unwrap();
-        assert_eq!(root.container_path(fd.as_fd()).unwrap(), Path::new("/outside-rel"));
-        assert!(!h.rootfs.path().parent().unwrap().join("outside-rel").exists());
+        let fd = root
+            .resolve(Path::new("/dangling-rel"), Create::Dir)
+            .unwrap();
+        assert_eq!(
+            root.container_path(fd.as_fd()).unwrap(),
+            Path::new("/outside-rel")
+        );
+        assert!(!h
+            .rootfs
+            .path()
+            .parent()
+            .unwrap()
+            .join("outside-rel")
+            .exists());
     }
 
     #[test]
     fn symlink_loops_fail_with_eloop() {
         let h = hostile();
         let root = Root::open(h.rootfs.path()).unwrap();
-        assert_eq!(root.resolve(Path::new("/loop1/x"), Create::Dir).unwrap_err(), Errno::ELOOP);
+        assert_eq!(
+            root.resolve(Path::new("/loop1/x"), Create::Dir)
+                .unwrap_err(),
+            Errno::ELOOP
+        );
     }
 
     #[test]
     fn missing_paths_are_enoent_without_create_and_nothing_is_made() {
         let h = hostile();
         let root = Root::open(h.rootfs.path()).unwrap();
-        assert_eq!(root.resolve(Path::new("/no/such"), Create::Nothing).unwrap_err(), Errno::ENOENT);
+        assert_eq!(
+            root.resolve(Path::new("/no/such"), Create::Nothing)
+                .unwrap_err(),
+            Errno::ENOENT
+        );
         assert!(!h.rootfs.path().join("no").exists());
     }
 
@@ -281,7 +332,11 @@ mod tests {
         let h = hostile();
         std::fs::write(h.rootfs.path().join("real/file"), b"").unwrap();
         let root = Root::open(h.rootfs.path()).unwrap();
-        assert_eq!(root.resolve(Path::new("/real/file/sub"), Create::Dir).unwrap_err(), Errno::ENOTDIR);
+        assert_eq!(
+            root.resolve(Path::new("/real/file/sub"), Create::Dir)
+                .unwrap_err(),
+            Errno::ENOTDIR
+        );
     }
 
     #[test]
@@ -291,6 +346,9 @@ mod tests {
         let (dir, name) = root.resolve_parent(Path::new("/etc/dev/null")).unwrap();
         assert_eq!(root.container_path(dir.as_fd()).unwrap(), Path::new("/dev"));
         assert_eq!(name, "null");
-        assert_eq!(root.resolve_parent(Path::new("/")).unwrap_err(), Errno::EINVAL);
+        assert_eq!(
+            root.resolve_parent(Path::new("/")).unwrap_err(),
+            Errno::EINVAL
+        );
     }
 }

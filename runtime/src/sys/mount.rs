@@ -33,7 +33,10 @@ pub fn openat2(
     mode: Mode,
     resolve: ResolveFlag,
 ) -> Result<OwnedFd, Errno> {
-    let how = OpenHow::new().flags(flags | OFlag::O_CLOEXEC).mode(mode).resolve(resolve);
+    let how = OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC)
+        .mode(mode)
+        .resolve(resolve);
     let fd = nix::fcntl::openat2(dir.as_raw_fd(), path, how)?;
     owned(fd as libc::c_long)
 }
@@ -112,7 +115,8 @@ pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, attr: MountAttr) -> Re
 /// after `pivot_root` even when the container has no `/proc`.
 pub fn fsmount_tmpfs(attr_flags: u64) -> Result<OwnedFd, Errno> {
     // SAFETY: the fs name is a valid NUL-terminated string only read during the call.
-    let fs = owned(unsafe { libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), libc::FSOPEN_CLOEXEC) })?;
+    let fs =
+        owned(unsafe { libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), libc::FSOPEN_CLOEXEC) })?;
     // SAFETY: `fs` is a live fs-context descriptor; FSCONFIG_CMD_CREATE takes no key, value or
     // aux argument, so NULL/0 are the documented values.
     let ret = unsafe {
@@ -127,7 +131,14 @@ pub fn fsmount_tmpfs(attr_flags: u64) -> Result<OwnedFd, Errno> {
     };
     Errno::result(ret)?;
     // SAFETY: `fs` is a live fs-context descriptor in the "created" state; flags are plain ints.
-    owned(unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), libc::FSMOUNT_CLOEXEC, attr_flags) })
+    owned(unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            fs.as_raw_fd(),
+            libc::FSMOUNT_CLOEXEC,
+            attr_flags,
+        )
+    })
 }
 
 #[cfg(test)]
