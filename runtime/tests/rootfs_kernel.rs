@@ -187,7 +187,7 @@ const FULL_SPEC: &str = r#"{
     {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
     {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
     {"destination": "data", "type": "none", "source": "data", "options": ["rbind", "ro", "nosuid"]},
-    {"destination": "/rotmp", "type": "tmpfs", "source": "tmpfs", "options": ["ro"]},
+    {"destination": "/rotmp", "type": "tmpfs", "source": "tmpfs", "options": ["ro", "shared"]},
     {"destination": "/evil/husk-escape-test", "type": "tmpfs", "source": "tmpfs"},
     {"destination": "/copyup", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}
   ],
@@ -357,6 +357,16 @@ fn full_rootfs_in_new_mount_and_pid_namespace() {
 
     // A read-only tmpfs is read-only once finalized; tmpcopyup kept the content and the mode.
     assert_erofs("/rotmp/x");
+    let rotmp = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/rotmp"))
+        .unwrap()
+        .to_string();
+    assert!(
+        rotmp.contains(" shared:"),
+        "the `shared` option was not applied: {rotmp}"
+    );
     assert_eq!(fs_type_at("/copyup").as_deref(), Some("tmpfs"));
     assert_eq!(
         std::fs::read_to_string("/copyup/sub/kept").unwrap(),
@@ -402,6 +412,7 @@ fn readonly_root() {
     };
     let spec = spec(
         r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs", "readonly": true},
+            "process": {"cwd": "/home/app", "args": ["sh"], "user": {"uid": 0, "gid": 0}},
             "mounts": [
               {"destination": "/proc", "type": "proc", "source": "proc"},
               {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["mode=1777"]}
@@ -416,6 +427,10 @@ fn readonly_root() {
     assert_erofs("/newfile");
     assert_erofs("/etc/secret");
     assert!(is_readonly_mount("/"));
+    assert!(
+        Path::new("/home/app").is_dir(),
+        "process.cwd is created before / turns read-only"
+    );
     std::fs::write("/tmp/ok", "fine").expect("the /tmp tmpfs stays writable");
     // /dev was not a mount of the spec, so the devices went into the (read-only) image dir.
     assert_char_dev("/dev/null", 1, 3);

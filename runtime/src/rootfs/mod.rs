@@ -8,8 +8,9 @@
 //!    Returns with the working directory set to the rootfs.
 //! 2. (init.rs runs createContainer hooks here: cwd is the rootfs, nothing pivoted yet)
 //! 3. [`pivot`]: `pivot_root` into the rootfs (or `chroot`-style move with `--no-pivot`),
-//!    detaching the old root; re-applies an explicit `rootfsPropagation` to the new `/` and
-//!    points stdio descriptors that were the host's `/dev/null` at the container's.
+//!    detaching the old root; re-applies an explicit `rootfsPropagation` to the new `/`,
+//!    points stdio descriptors that were the host's `/dev/null` at the container's, and
+//!    creates `process.cwd` (mode 0755) if missing, as runc does.
 //! 4. [`mount_console`]: (only with `terminal: true`) bind the pty slave onto `/dev/console`.
 //! 5. (init.rs writes `linux.sysctl` here: `/proc/sys` is still writable)
 //! 6. [`finalize`]: read-only tmpfs mounts, `root.readonly`, then `readonlyPaths`, then
@@ -179,6 +180,19 @@ pub fn pivot(ctx: &RootfsContext<'_>) -> Result<(), RootfsError> {
     propagation::reapply_root_propagation(ctx)?;
     if devices::needs_setup_dev(ctx.spec) {
         devices::reopen_dev_null()?;
+    }
+    // runc creates `process.cwd` here (before any read-only remount); being inside the new
+    // root, a hostile path can't reach out of it.
+    if let Some(process) = ctx.spec.process() {
+        let cwd = Path::new("/").join(process.cwd());
+        std::fs::create_dir_all(&cwd).map_err(|e| {
+            RootfsError::syscall(
+                "process.cwd",
+                "mkdir",
+                &cwd,
+                Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            )
+        })?;
     }
     Ok(())
 }

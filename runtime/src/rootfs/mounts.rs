@@ -611,6 +611,52 @@ mod tests {
     }
 
     #[test]
+    fn idmap_and_misplaced_tmpcopyup_are_refused_before_touching_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec: oci_spec::runtime::Spec =
+            serde_json::from_str(r#"{"ociVersion":"1.0.2"}"#).unwrap();
+        let ctx = RootfsContext {
+            spec: &spec,
+            rootfs: dir.path(),
+            bundle: dir.path(),
+            in_new_userns: false,
+            in_new_cgroupns: false,
+            cgroup_mount: None,
+            no_pivot: false,
+        };
+        let root = Root::open(dir.path()).unwrap();
+        let m = spec_mount(
+            r#"{"destination":"/x","type":"bind","source":"/etc","options":["rbind","ridmap"]}"#,
+        );
+        let err = mount_entry(&ctx, &root, &Entry::from_spec(2, &m, dir.path()).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("mounts[2]") && err.contains("\"ridmap\""),
+            "{err}"
+        );
+        let m = spec_mount(
+            r#"{"destination":"/x","type":"proc","source":"proc","options":["tmpcopyup"]}"#,
+        );
+        let err = mount_entry(&ctx, &root, &Entry::from_spec(0, &m, dir.path()).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tmpcopyup"), "{err}");
+        let m = spec_mount(r#"{"destination":"/x","type":"cgroup","source":"cgroup"}"#);
+        let err = mount_entry(&ctx, &root, &Entry::from_spec(4, &m, dir.path()).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("mounts[4]") && err.contains("cgroup information"),
+            "{err}"
+        );
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+            "nothing may be created"
+        );
+    }
+
+    #[test]
     fn proc_destinations_are_checked_like_runc() {
         let m = spec_mount(r#"{"destination":"/proc/x","type":"tmpfs"}"#);
         let e = Entry::from_spec(1, &m, Path::new("/b")).unwrap();
