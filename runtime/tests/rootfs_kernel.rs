@@ -635,3 +635,100 @@ fn spec_missing_bind_source() -> Spec {
             "mounts": [{"destination": "/x", "type": "bind", "source": "no-such-dir", "options": ["bind"]}]}"#,
     )
 }
+
+/// With a cgroup namespace, `type: cgroup` gets fresh (read-only) cgroup filesystems: v1
+/// hierarchies under a tmpfs, or a cgroup2 mount. Fresh mounts in the child's private mount
+/// namespace; the parent checks the host's cgroup mounts are still writable afterwards.
+#[test]
+fn cgroup_namespace_mounts_fresh_cgroup_filesystems() {
+    let test = "cgroup_namespace_mounts_fresh_cgroup_filesystems";
+    let Some(dir) = child_dir(test) else {
+        let host = [
+            "/sys/fs/cgroup/memory",
+            "/sys/fs/cgroup/cpu",
+            "/sys/fs/cgroup/unified",
+        ];
+        assert!(
+            host.iter().all(|p| !is_readonly_mount(p)),
+            "host cgroup mounts must start writable"
+        );
+        let bundle = build_bundle();
+        run_child(
+            test,
+            bundle.path(),
+            &["--cgroup", "--mount", "--pid", "--fork"],
+        );
+        assert!(
+            host.iter().all(|p| !is_readonly_mount(p)),
+            "a host cgroup mount became read-only"
+        );
+        return;
+    };
+    let spec = spec(
+        r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"},
+            "mounts": [
+              {"destination": "/proc", "type": "proc", "source": "proc"},
+              {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+              {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+              {"destination": "/cg2", "type": "cgroup", "source": "cgroup", "options": ["ro"]}
+            ]}"#,
+    );
+    let rootfs = dir.join("rootfs");
+    let mut c = ctx(&spec, &dir, &rootfs);
+    c.in_new_cgroupns = true;
+    // mounts[2] is v1 and mounts[3] v2: the context holds one answer, so run them in two steps.
+    let v1 = ContainerCgroupMount::V1 {
+        hierarchies: vec![
+            V1Hierarchy {
+                name: "cpu".into(),
+                options: "cpu".into(),
+                host_dir: "/sys/fs/cgroup/cpu".into(),
+            },
+            V1Hierarchy {
+                name: "memory".into(),
+                options: "memory".into(),
+                host_dir: "/sys/fs/cgroup/memory".into(),
+            },
+            V1Hierarchy {
+                name: "systemd".into(),
+                options: "name=systemd".into(),
+                host_dir: "/sys/fs/cgroup/systemd".into(),
+            },
+        ],
+    };
+    let v2 = ContainerCgroupMount::V2 {
+        host_dir: "/sys/fs/cgroup/unified".into(),
+    };
+    let mut v1_spec = spec.clone();
+    v1_spec.mounts_mut().as_mut().unwrap().truncate(3);
+    let c1 = RootfsContext {
+        spec: &v1_spec,
+        cgroup_mount: Some(v1),
+        ..ctx(&v1_spec, &dir, &rootfs)
+    };
+    rootfs::prepare(&c1).expect("prepare (v1)");
+    let mut v2_spec = spec.clone();
+    v2_spec.mounts_mut().as_mut().unwrap().drain(0..3);
+    c.spec = &v2_spec;
+    c.cgroup_mount = Some(v2);
+    rootfs::prepare(&c).expect("prepare (v2)");
+    rootfs::pivot(&c).expect("pivot");
+    rootfs::finalize(&c).expect("finalize");
+
+    assert_eq!(fs_type_at("/sys/fs/cgroup").as_deref(), Some("tmpfs"));
+    for h in ["cpu", "memory", "systemd"] {
+        let p = format!("/sys/fs/cgroup/{h}");
+        assert_eq!(fs_type_at(&p).as_deref(), Some("cgroup"), "{p}");
+        assert!(is_readonly_mount(&p), "{p} must be read-only");
+        assert!(
+            Path::new(&p).join("cgroup.procs").exists(),
+            "{p}/cgroup.procs"
+        );
+        assert_erofs(&format!("{p}/cgroup.procs"));
+    }
+    assert!(Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists());
+    assert_eq!(fs_type_at("/cg2").as_deref(), Some("cgroup2"));
+    assert!(is_readonly_mount("/cg2"));
+    assert!(Path::new("/cg2/cgroup.procs").exists());
+    println!("scenario-ok");
+}
