@@ -20,6 +20,7 @@
 //! `openat2(RESOLVE_IN_ROOT)` (see [`resolve`]) before the pivot, and the descriptor-only mount
 //! API (`open_tree`/`move_mount`/`mount_setattr`/`fsmount`) after it.
 
+mod cgroupfs;
 mod devices;
 mod mounts;
 pub mod options;

@@ -17,13 +17,12 @@ use oci_spec::runtime::Mount;
 use super::options::{self, MountOptions, MS_NOSYMFOLLOW};
 use super::resolve::{proc_fd_path, Create, Root};
 use super::{RootfsContext, RootfsError};
-use crate::cgroups::ContainerCgroupMount;
 use crate::sys::mount::mount_setattr;
 
 const NONE: Option<&str> = None;
 
 /// `nosuid,nodev,noexec`: what runc gives the cgroup tmpfs and cgroup mounts.
-const DEFAULT_MOUNT_FLAGS: MsFlags = MsFlags::MS_NOEXEC
+pub(super) const DEFAULT_MOUNT_FLAGS: MsFlags = MsFlags::MS_NOEXEC
     .union(MsFlags::MS_NOSUID)
     .union(MsFlags::MS_NODEV);
 
@@ -169,7 +168,7 @@ pub fn mount_all(ctx: &RootfsContext<'_>, root: &Root) -> Result<(), RootfsError
 
 /// Resolves `dest` in the root (creating it), checks the result is inside the root, and
 /// returns the descriptor together with its container path.
-fn target(
+pub(super) fn target(
     root: &Root,
     field: &str,
     dest: &Path,
@@ -207,7 +206,7 @@ pub fn mount_entry(ctx: &RootfsContext<'_>, root: &Root, e: &Entry) -> Result<()
         "proc" | "sysfs" => mount_proc_or_sys(ctx, root, e),
         "tmpfs" => mount_tmpfs(root, e),
         "bind" => mount_bind(root, e),
-        "cgroup" => mount_cgroup(ctx, root, e),
+        "cgroup" => super::cgroupfs::mount_cgroup(ctx, root, e),
         _ => {
             let (_, inside) = target(root, &e.field, &e.destination, Create::Dir)?;
             check_proc_mount(e, &inside, None)?;
@@ -226,7 +225,7 @@ pub fn mount_entry(ctx: &RootfsContext<'_>, root: &Root, e: &Entry) -> Result<()
 /// The `mount(2)` call onto the resolved destination, then each propagation change (on a fresh
 /// descriptor: the first one now points below the new mount). tmpfs and `/dev` mounts are made
 /// writable here and remounted read-only by `finalize` (files get created in them first).
-fn mount_propagate(
+pub(super) fn mount_propagate(
     root: &Root,
     e: &Entry,
     source: &str,
@@ -265,7 +264,11 @@ fn apply_propagation(root: &Root, e: &Entry) -> Result<(), RootfsError> {
 
 /// runc's `checkProcMount`: nothing may be mounted below `/proc` except a few lxcfs-style
 /// files, and only a procfs may be mounted on `/proc` itself.
-fn check_proc_mount(e: &Entry, inside: &Path, source: Option<&Path>) -> Result<(), RootfsError> {
+pub(super) fn check_proc_mount(
+    e: &Entry,
+    inside: &Path,
+    source: Option<&Path>,
+) -> Result<(), RootfsError> {
     let Ok(rest) = inside.strip_prefix("/proc") else {
         return Ok(());
     };
@@ -335,7 +338,7 @@ fn mount_proc_or_sys(ctx: &RootfsContext<'_>, root: &Root, e: &Entry) -> Result<
     }
 }
 
-fn mount_tmpfs(root: &Root, e: &Entry) -> Result<(), RootfsError> {
+pub(super) fn mount_tmpfs(root: &Root, e: &Entry) -> Result<(), RootfsError> {
     let mut data = e.options.data.clone();
     match root.resolve(&e.destination, Create::Nothing) {
         Ok(fd) => {
@@ -362,7 +365,7 @@ fn mount_tmpfs(root: &Root, e: &Entry) -> Result<(), RootfsError> {
     mount_propagate(root, e, &e.source_str(), "tmpfs", e.options.flags, &data)
 }
 
-fn mount_bind(root: &Root, e: &Entry) -> Result<(), RootfsError> {
+pub(super) fn mount_bind(root: &Root, e: &Entry) -> Result<(), RootfsError> {
     let Some(source) = &e.source else {
         return Err(RootfsError::MissingSource {
             field: e.field.clone(),
@@ -425,123 +428,6 @@ fn remount_bind(root: &Root, e: &Entry, source: &Path) -> Result<(), RootfsError
     }
     flags |= src_flags & LOCKED_FLAGS;
     mount(NONE, &path, NONE, flags, NONE).map_err(fail)
-}
-
-fn mount_cgroup(ctx: &RootfsContext<'_>, root: &Root, e: &Entry) -> Result<(), RootfsError> {
-    let Some(cg) = &ctx.cgroup_mount else {
-        return Err(RootfsError::NoCgroupInfo {
-            field: e.field.clone(),
-        });
-    };
-    let readonly = e.options.flags.contains(MsFlags::MS_RDONLY);
-    match cg {
-        ContainerCgroupMount::V2 { host_dir } => {
-            let (_, inside) = target(root, &e.field, &e.destination, Create::Dir)?;
-            check_proc_mount(e, &inside, None)?;
-            if ctx.in_new_cgroupns {
-                let src = e
-                    .source
-                    .as_ref()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "cgroup".into());
-                match mount_propagate(root, e, &src, "cgroup2", e.options.flags, &e.options.data) {
-                    Err(RootfsError::Mount {
-                        source: Errno::EPERM | Errno::EBUSY,
-                        ..
-                    }) => {}
-                    other => return other,
-                }
-            }
-            // No cgroup namespace (or cgroup2 refused): bind the container's own cgroup.
-            let mut bind = e.clone();
-            bind.fs_type = "bind".into();
-            bind.source = Some(host_dir.clone());
-            bind.options.flags |= MsFlags::MS_BIND;
-            bind.options.data.clear();
-            mount_bind(root, &bind)
-        }
-        ContainerCgroupMount::V1 { hierarchies } => {
-            let tmpfs = Entry {
-                field: e.field.clone(),
-                destination: e.destination.clone(),
-                source: Some(PathBuf::from("tmpfs")),
-                fs_type: "tmpfs".into(),
-                options: MountOptions {
-                    flags: DEFAULT_MOUNT_FLAGS,
-                    data: "mode=755".into(),
-                    propagation: e.options.propagation.clone(),
-                    ..MountOptions::default()
-                },
-            };
-            mount_tmpfs(root, &tmpfs)?;
-            for h in hierarchies {
-                let sub = e.destination.join(&h.name);
-                let field = format!("{} ({})", e.field, h.name);
-                if ctx.in_new_cgroupns {
-                    target(root, &field, &sub, Create::Dir)?;
-                    let mut flags = DEFAULT_MOUNT_FLAGS;
-                    if readonly {
-                        flags |= MsFlags::MS_RDONLY;
-                    }
-                    let source = h.options.strip_prefix("name=").unwrap_or("cgroup");
-                    let sub_entry = Entry {
-                        field,
-                        destination: sub,
-                        source: None,
-                        fs_type: "cgroup".into(),
-                        options: MountOptions::default(),
-                    };
-                    mount_propagate(root, &sub_entry, source, "cgroup", flags, &h.options)?;
-                } else {
-                    let bind = Entry {
-                        field,
-                        destination: sub,
-                        source: Some(h.host_dir.clone()),
-                        fs_type: "bind".into(),
-                        options: MountOptions {
-                            flags: MsFlags::MS_BIND | MsFlags::MS_REC | e.options.flags,
-                            cleared: e.options.cleared,
-                            propagation: e.options.propagation.clone(),
-                            ..MountOptions::default()
-                        },
-                    };
-                    mount_bind(root, &bind)?;
-                }
-            }
-            // Combined hierarchies get one symlink per controller: cpu -> cpu,cpuacct.
-            let (dir, _) = target(root, &e.field, &e.destination, Create::Nothing)?;
-            for h in hierarchies.iter().filter(|h| h.name.contains(',')) {
-                for part in h.name.split(',') {
-                    match nix::unistd::symlinkat(
-                        h.name.as_str(),
-                        Some(std::os::fd::AsRawFd::as_raw_fd(&dir)),
-                        part,
-                    ) {
-                        Ok(()) | Err(Errno::EEXIST) => {}
-                        Err(err) => {
-                            return Err(RootfsError::syscall(
-                                &e.field,
-                                "symlink",
-                                &e.destination.join(part),
-                                err,
-                            ))
-                        }
-                    }
-                }
-            }
-            if readonly {
-                let path = proc_fd_path(dir.as_fd());
-                let flags = DEFAULT_MOUNT_FLAGS
-                    | MsFlags::MS_RDONLY
-                    | MsFlags::MS_BIND
-                    | MsFlags::MS_REMOUNT;
-                mount(NONE, &path, NONE, flags, NONE).map_err(|err| {
-                    RootfsError::mount(&e.field, "remount read-only", &e.destination, err)
-                })?;
-            }
-            Ok(())
-        }
-    }
 }
 
 #[cfg(test)]
