@@ -412,7 +412,7 @@ fn readonly_root() {
     };
     let spec = spec(
         r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs", "readonly": true},
-            "process": {"cwd": "/home/app", "args": ["sh"], "user": {"uid": 0, "gid": 0}},
+            "process": {"cwd": "/home/app", "args": ["sh"], "user": {"uid": 0, "gid": 0, "umask": 63}},
             "mounts": [
               {"destination": "/proc", "type": "proc", "source": "proc"},
               {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["mode=1777"]}
@@ -430,6 +430,11 @@ fn readonly_root() {
     assert!(
         Path::new("/home/app").is_dir(),
         "process.cwd is created before / turns read-only"
+    );
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    assert!(
+        status.contains("Umask:\t0077"),
+        "process.user.umask not applied: {status}"
     );
     std::fs::write("/tmp/ok", "fine").expect("the /tmp tmpfs stays writable");
     // /dev was not a mount of the spec, so the devices went into the (read-only) image dir.

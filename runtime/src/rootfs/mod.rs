@@ -14,7 +14,8 @@
 //! 4. [`mount_console`]: (only with `terminal: true`) bind the pty slave onto `/dev/console`.
 //! 5. (init.rs writes `linux.sysctl` here: `/proc/sys` is still writable)
 //! 6. [`finalize`]: read-only tmpfs mounts, `root.readonly`, then `readonlyPaths`, then
-//!    `maskedPaths` (masked files are bound from a verified `/dev/null`: CVE-2025-31133).
+//!    `maskedPaths` (masked files are bound from a verified `/dev/null`: CVE-2025-31133),
+//!    then the umask (`process.user.umask`, default 0022) as runc's `finalizeRootfs` does.
 //!
 //! The mechanisms: `mount(2)` onto `/proc/self/fd/N` of a descriptor resolved with
 //! `openat2(RESOLVE_IN_ROOT)` (see [`resolve`]) before the pivot, and the descriptor-only mount
@@ -207,5 +208,14 @@ pub fn mount_console(slave: &Path) -> Result<(), RootfsError> {
 /// Step 6: remount read-only tmpfs and `/dev` mounts, `root.readonly`, `readonlyPaths`,
 /// `maskedPaths`. Runs after the pivot, so `/` is the container's root.
 pub fn finalize(ctx: &RootfsContext<'_>) -> Result<(), RootfsError> {
-    paths::finalize(ctx.spec)
+    paths::finalize(ctx.spec)?;
+    // Like runc's finalizeRootfs: the process umask is `process.user.umask`, default 0022.
+    let umask = ctx
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.user().umask())
+        .unwrap_or(0o022);
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask & 0o777));
+    Ok(())
 }
