@@ -40,7 +40,13 @@ pub struct Insn {
 
 impl Insn {
     const fn new(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Self {
-        Insn { code, dst, src, off, imm }
+        Insn {
+            code,
+            dst,
+            src,
+            off,
+            imm,
+        }
     }
 
     /// The 8 bytes the kernel reads: code, dst (low nibble) | src (high nibble), off, imm.
@@ -61,19 +67,21 @@ struct Pending {
 }
 
 /// Builds the device filter for `rules` (applied in order to a deny-all cgroup, like runc).
-pub fn device_filter_program(rules: &[oci_spec::runtime::LinuxDeviceCgroup]) -> Result<Vec<Insn>, CgroupError> {
+pub fn device_filter_program(
+    rules: &[oci_spec::runtime::LinuxDeviceCgroup],
+) -> Result<Vec<Insn>, CgroupError> {
     let rules = super::devices::from_spec(rules)?;
     program_for(&Emulator::from_rules(&rules)?)
 }
 
 pub(crate) fn program_for(state: &Emulator) -> Result<Vec<Insn>, CgroupError> {
     let mut p = vec![
-        Insn::new(op::LDX_MEM_W, 2, 1, 0, 0), // R2 <- access_type
+        Insn::new(op::LDX_MEM_W, 2, 1, 0, 0),      // R2 <- access_type
         Insn::new(op::AND32_IMM, 2, 0, 0, 0xFFFF), // R2 &= 0xffff (device type)
-        Insn::new(op::LDX_MEM_W, 3, 1, 0, 0), // R3 <- access_type
-        Insn::new(op::RSH32_IMM, 3, 0, 0, 16), // R3 >>= 16 (access)
-        Insn::new(op::LDX_MEM_W, 4, 1, 4, 0), // R4 <- major
-        Insn::new(op::LDX_MEM_W, 5, 1, 8, 0), // R5 <- minor
+        Insn::new(op::LDX_MEM_W, 3, 1, 0, 0),      // R3 <- access_type
+        Insn::new(op::RSH32_IMM, 3, 0, 0, 16),     // R3 >>= 16 (access)
+        Insn::new(op::LDX_MEM_W, 4, 1, 4, 0),      // R4 <- major
+        Insn::new(op::LDX_MEM_W, 5, 1, 8, 0),      // R5 <- minor
     ];
     let mut starts = Vec::new();
     let mut pending: Vec<Pending> = Vec::new();
@@ -82,7 +90,13 @@ pub(crate) fn program_for(state: &Emulator) -> Result<Vec<Insn>, CgroupError> {
         append_rule(&mut p, &mut pending, block, rule)?;
     }
     starts.push(p.len());
-    p.push(Insn::new(op::MOV32_IMM, 0, 0, 0, i32::from(state.default_allow)));
+    p.push(Insn::new(
+        op::MOV32_IMM,
+        0,
+        0,
+        0,
+        i32::from(state.default_allow),
+    ));
     p.push(Insn::new(op::EXIT, 0, 0, 0, 0));
     for j in pending {
         let target = starts[j.block];
@@ -95,7 +109,12 @@ pub(crate) fn program_for(state: &Emulator) -> Result<Vec<Insn>, CgroupError> {
     Ok(p)
 }
 
-fn append_rule(p: &mut Vec<Insn>, pending: &mut Vec<Pending>, block: usize, rule: &Rule) -> Result<(), CgroupError> {
+fn append_rule(
+    p: &mut Vec<Insn>,
+    pending: &mut Vec<Pending>,
+    block: usize,
+    rule: &Rule,
+) -> Result<(), CgroupError> {
     let typ = match rule.typ {
         DevType::Block => BPF_DEVCG_DEV_BLOCK,
         DevType::Char => BPF_DEVCG_DEV_CHAR,
@@ -108,7 +127,10 @@ fn append_rule(p: &mut Vec<Insn>, pending: &mut Vec<Pending>, block: usize, rule
     };
     let next = block + 1;
     let mut jne = |p: &mut Vec<Insn>, insn: Insn| {
-        pending.push(Pending { at: p.len(), block: next });
+        pending.push(Pending {
+            at: p.len(),
+            block: next,
+        });
         p.push(insn);
     };
     jne(p, Insn::new(op::JNE_IMM, 2, 0, 0, typ));
@@ -138,7 +160,10 @@ fn render(p: &[Insn]) -> Vec<String> {
         .map(|(i, x)| {
             let target = i as i64 + 1 + i64::from(x.off);
             match x.code {
-                op::LDX_MEM_W => format!("{i}: LdXMemW dst: r{} src: r{} off: {} imm: {}", x.dst, x.src, x.off, x.imm),
+                op::LDX_MEM_W => format!(
+                    "{i}: LdXMemW dst: r{} src: r{} off: {} imm: {}",
+                    x.dst, x.src, x.off, x.imm
+                ),
                 op::AND32_IMM => format!("{i}: AndImm32 dst: r{} imm: {}", x.dst, x.imm),
                 op::RSH32_IMM => format!("{i}: RShImm32 dst: r{} imm: {}", x.dst, x.imm),
                 op::MOV32_IMM => format!("{i}: MovImm32 dst: r{} imm: {}", x.dst, x.imm),
@@ -193,8 +218,17 @@ mod tests {
         panic!("program did not exit");
     }
 
-    fn deny_all_then(mut rules: Vec<oci_spec::runtime::LinuxDeviceCgroup>) -> Vec<oci_spec::runtime::LinuxDeviceCgroup> {
-        rules.insert(0, LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build().unwrap());
+    fn deny_all_then(
+        mut rules: Vec<oci_spec::runtime::LinuxDeviceCgroup>,
+    ) -> Vec<oci_spec::runtime::LinuxDeviceCgroup> {
+        rules.insert(
+            0,
+            LinuxDeviceCgroupBuilder::default()
+                .allow(false)
+                .access("rwm")
+                .build()
+                .unwrap(),
+        );
         rules
     }
 
@@ -219,16 +253,33 @@ mod tests {
         // runc's TestDeviceFilter_BuiltInAllowList, with its block labels resolved.
         let p = device_filter_program(&default_device_rules()).unwrap();
         let mut expect: Vec<String> = vec![
-            "6: JNEImm dst: r2 imm: 1 -> 12", "7: MovReg32 dst: r1 src: r3", "8: AndImm32 dst: r1 imm: 1",
-            "9: JNEReg dst: r1 src: r3 -> 12", "10: MovImm32 dst: r0 imm: 1", "11: Exit",
-            "12: JNEImm dst: r2 imm: 2 -> 18", "13: MovReg32 dst: r1 src: r3", "14: AndImm32 dst: r1 imm: 1",
-            "15: JNEReg dst: r1 src: r3 -> 18", "16: MovImm32 dst: r0 imm: 1", "17: Exit",
+            "6: JNEImm dst: r2 imm: 1 -> 12",
+            "7: MovReg32 dst: r1 src: r3",
+            "8: AndImm32 dst: r1 imm: 1",
+            "9: JNEReg dst: r1 src: r3 -> 12",
+            "10: MovImm32 dst: r0 imm: 1",
+            "11: Exit",
+            "12: JNEImm dst: r2 imm: 2 -> 18",
+            "13: MovReg32 dst: r1 src: r3",
+            "14: AndImm32 dst: r1 imm: 1",
+            "15: JNEReg dst: r1 src: r3 -> 18",
+            "16: MovImm32 dst: r0 imm: 1",
+            "17: Exit",
         ]
         .into_iter()
         .map(String::from)
         .collect();
         let mut at = 18;
-        for (major, minor) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 2), (10, 200)] {
+        for (major, minor) in [
+            (1, 3),
+            (1, 5),
+            (1, 7),
+            (1, 8),
+            (1, 9),
+            (5, 0),
+            (5, 2),
+            (10, 200),
+        ] {
             let next = at + 5;
             expect.push(format!("{at}: JNEImm dst: r2 imm: 2 -> {next}"));
             expect.push(format!("{}: JNEImm dst: r4 imm: {major} -> {next}", at + 1));
@@ -239,8 +290,15 @@ mod tests {
         }
         assert_eq!(at, 58);
         expect.extend(
-            ["58: JNEImm dst: r2 imm: 2 -> 62", "59: JNEImm dst: r4 imm: 136 -> 62", "60: MovImm32 dst: r0 imm: 1", "61: Exit", "62: MovImm32 dst: r0 imm: 0", "63: Exit"]
-                .map(String::from),
+            [
+                "58: JNEImm dst: r2 imm: 2 -> 62",
+                "59: JNEImm dst: r4 imm: 136 -> 62",
+                "60: MovImm32 dst: r0 imm: 1",
+                "61: Exit",
+                "62: MovImm32 dst: r0 imm: 0",
+                "63: Exit",
+            ]
+            .map(String::from),
         );
         assert_eq!(render(&p)[6..], expect[..]);
     }
@@ -252,23 +310,58 @@ mod tests {
         assert_eq!(run(&p, BPF_DEVCG_DEV_CHAR, rw, 1, 3), 1, "/dev/null rw");
         assert_eq!(run(&p, BPF_DEVCG_DEV_CHAR, rw, 136, 7), 1, "/dev/pts/7");
         assert_eq!(run(&p, BPF_DEVCG_DEV_CHAR, rw, 10, 200), 1, "/dev/net/tun");
-        assert_eq!(run(&p, BPF_DEVCG_DEV_BLOCK, ACC_READ, 8, 0), 0, "/dev/sda read");
-        assert_eq!(run(&p, BPF_DEVCG_DEV_BLOCK, ACC_MKNOD, 8, 0), 1, "mknod any block device");
-        assert_eq!(run(&p, BPF_DEVCG_DEV_CHAR, ACC_MKNOD | ACC_READ, 4, 1), 0, "mknod+read tty1");
-        assert_eq!(run(&p, BPF_DEVCG_DEV_CHAR, rw, 5, 1), 0, "/dev/console is not in runc's list");
+        assert_eq!(
+            run(&p, BPF_DEVCG_DEV_BLOCK, ACC_READ, 8, 0),
+            0,
+            "/dev/sda read"
+        );
+        assert_eq!(
+            run(&p, BPF_DEVCG_DEV_BLOCK, ACC_MKNOD, 8, 0),
+            1,
+            "mknod any block device"
+        );
+        assert_eq!(
+            run(&p, BPF_DEVCG_DEV_CHAR, ACC_MKNOD | ACC_READ, 4, 1),
+            0,
+            "mknod+read tty1"
+        );
+        assert_eq!(
+            run(&p, BPF_DEVCG_DEV_CHAR, rw, 5, 1),
+            0,
+            "/dev/console is not in runc's list"
+        );
     }
 
     #[test]
     fn allow_all_with_one_denied_device() {
         // runc's TestDeviceFilter_PrivilegedExceptSingleDevice.
         let rules = vec![
-            LinuxDeviceCgroupBuilder::default().allow(true).access("rwm").build().unwrap(),
-            LinuxDeviceCgroupBuilder::default().allow(false).typ(LinuxDeviceType::B).major(8).minor(0).access("rwm").build().unwrap(),
+            LinuxDeviceCgroupBuilder::default()
+                .allow(true)
+                .access("rwm")
+                .build()
+                .unwrap(),
+            LinuxDeviceCgroupBuilder::default()
+                .allow(false)
+                .typ(LinuxDeviceType::B)
+                .major(8)
+                .minor(0)
+                .access("rwm")
+                .build()
+                .unwrap(),
         ];
         let p = device_filter_program(&rules).unwrap();
         assert_eq!(
             render(&p)[6..],
-            ["6: JNEImm dst: r2 imm: 1 -> 11", "7: JNEImm dst: r4 imm: 8 -> 11", "8: JNEImm dst: r5 imm: 0 -> 11", "9: MovImm32 dst: r0 imm: 0", "10: Exit", "11: MovImm32 dst: r0 imm: 1", "12: Exit"]
+            [
+                "6: JNEImm dst: r2 imm: 1 -> 11",
+                "7: JNEImm dst: r4 imm: 8 -> 11",
+                "8: JNEImm dst: r5 imm: 0 -> 11",
+                "9: MovImm32 dst: r0 imm: 0",
+                "10: Exit",
+                "11: MovImm32 dst: r0 imm: 1",
+                "12: Exit"
+            ]
         );
         assert_eq!(run(&p, BPF_DEVCG_DEV_BLOCK, ACC_READ, 8, 0), 0);
         assert_eq!(run(&p, BPF_DEVCG_DEV_BLOCK, ACC_READ, 8, 1), 1);

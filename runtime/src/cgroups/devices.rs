@@ -64,7 +64,13 @@ impl Rule {
     /// The line written to `devices.allow`/`devices.deny`, e.g. `c 1:3 rwm`, `a *:* rwm`.
     pub(crate) fn cgroup_string(&self) -> String {
         let n = |v: Option<u32>| v.map_or_else(|| "*".to_string(), |v| v.to_string());
-        format!("{} {}:{} {}", self.typ.letter(), n(self.major), n(self.minor), access_string(self.access))
+        format!(
+            "{} {}:{} {}",
+            self.typ.letter(),
+            n(self.major),
+            n(self.minor),
+            access_string(self.access)
+        )
     }
 }
 
@@ -82,7 +88,10 @@ pub(crate) fn from_spec(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>, Cgroup
                 other => {
                     return Err(CgroupError::InvalidResource {
                         field: format!("{}.type", field()),
-                        reason: format!("invalid cgroup device type {:?} (want a, b or c)", other.as_str()),
+                        reason: format!(
+                            "invalid cgroup device type {:?} (want a, b or c)",
+                            other.as_str()
+                        ),
                     })
                 }
             };
@@ -90,15 +99,22 @@ pub(crate) fn from_spec(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>, Cgroup
                 match v {
                     None => Ok(None),
                     Some(v) if v < 0 => Ok(None),
-                    Some(v) => u32::try_from(v).map(Some).map_err(|_| CgroupError::InvalidResource {
-                        field: format!("{}.{name}", field()),
-                        reason: format!("{v} does not fit a device number"),
-                    }),
+                    Some(v) => {
+                        u32::try_from(v)
+                            .map(Some)
+                            .map_err(|_| CgroupError::InvalidResource {
+                                field: format!("{}.{name}", field()),
+                                reason: format!("{v} does not fit a device number"),
+                            })
+                    }
                 }
             };
             let access_text = d.access().clone().unwrap_or_default();
             if access_text.is_empty() {
-                return Err(CgroupError::InvalidResource { field: format!("{}.access", field()), reason: "cannot be empty".into() });
+                return Err(CgroupError::InvalidResource {
+                    field: format!("{}.access", field()),
+                    reason: "cannot be empty".into(),
+                });
             }
             let mut access = 0;
             for ch in access_text.chars() {
@@ -114,7 +130,13 @@ pub(crate) fn from_spec(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>, Cgroup
                     }
                 };
             }
-            Ok(Rule { typ, major: num(d.major(), "major")?, minor: num(d.minor(), "minor")?, access, allow: d.allow() })
+            Ok(Rule {
+                typ,
+                major: num(d.major(), "major")?,
+                minor: num(d.minor(), "minor")?,
+                access,
+                allow: d.allow(),
+            })
         })
         .collect()
 }
@@ -123,27 +145,31 @@ pub(crate) fn from_spec(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>, Cgroup
 /// after the spec's own rules, as runc does).
 pub fn default_device_rules() -> Vec<LinuxDeviceCgroup> {
     let rule = |typ, major: Option<i64>, minor: Option<i64>, access: &str| {
-        let mut b = LinuxDeviceCgroupBuilder::default().allow(true).typ(typ).access(access);
+        let mut b = LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .typ(typ)
+            .access(access);
         if let Some(m) = major {
             b = b.major(m);
         }
         if let Some(m) = minor {
             b = b.minor(m);
         }
-        b.build().expect("every field of a LinuxDeviceCgroup has a default")
+        b.build()
+            .expect("every field of a LinuxDeviceCgroup has a default")
     };
     use LinuxDeviceType::{B, C};
     vec![
-        rule(C, None, None, "m"),          // mknod of any char device
-        rule(B, None, None, "m"),          // mknod of any block device
-        rule(C, Some(1), Some(3), "rwm"),  // /dev/null
-        rule(C, Some(1), Some(8), "rwm"),  // /dev/random
-        rule(C, Some(1), Some(7), "rwm"),  // /dev/full
-        rule(C, Some(5), Some(0), "rwm"),  // /dev/tty
-        rule(C, Some(1), Some(5), "rwm"),  // /dev/zero
-        rule(C, Some(1), Some(9), "rwm"),  // /dev/urandom
-        rule(C, Some(136), None, "rwm"),   // /dev/pts/*
-        rule(C, Some(5), Some(2), "rwm"),  // /dev/ptmx
+        rule(C, None, None, "m"),            // mknod of any char device
+        rule(B, None, None, "m"),            // mknod of any block device
+        rule(C, Some(1), Some(3), "rwm"),    // /dev/null
+        rule(C, Some(1), Some(8), "rwm"),    // /dev/random
+        rule(C, Some(1), Some(7), "rwm"),    // /dev/full
+        rule(C, Some(5), Some(0), "rwm"),    // /dev/tty
+        rule(C, Some(1), Some(5), "rwm"),    // /dev/zero
+        rule(C, Some(1), Some(9), "rwm"),    // /dev/urandom
+        rule(C, Some(136), None, "rwm"),     // /dev/pts/*
+        rule(C, Some(5), Some(2), "rwm"),    // /dev/ptmx
         rule(C, Some(10), Some(200), "rwm"), // /dev/net/tun
     ]
 }
@@ -164,7 +190,10 @@ impl Emulator {
     pub(crate) fn from_rules(rules: &[Rule]) -> Result<Self, CgroupError> {
         let mut e = Emulator::default();
         for (i, r) in rules.iter().enumerate() {
-            e.apply(r).map_err(|reason| CgroupError::InvalidResource { field: format!("linux.resources.devices[{i}]"), reason })?;
+            e.apply(r).map_err(|reason| CgroupError::InvalidResource {
+                field: format!("linux.resources.devices[{i}]"),
+                reason,
+            })?;
         }
         Ok(e)
     }
@@ -187,7 +216,9 @@ impl Emulator {
                 if s == "*" {
                     Ok(None)
                 } else {
-                    s.parse().map(Some).map_err(|e| format!("bad device number {s:?}: {e}"))
+                    s.parse()
+                        .map(Some)
+                        .map_err(|e| format!("bad device number {s:?}: {e}"))
                 }
             };
             let mut access = 0;
@@ -199,7 +230,13 @@ impl Emulator {
                     _ => return Err(format!("bad access {:?} in devices.list", f[3])),
                 };
             }
-            e.apply(&Rule { typ, major: num(f[1])?, minor: num(f[2])?, access, allow: true })?;
+            e.apply(&Rule {
+                typ,
+                major: num(f[1])?,
+                minor: num(f[2])?,
+                access,
+                allow: true,
+            })?;
         }
         Ok(e)
     }
@@ -207,7 +244,10 @@ impl Emulator {
     fn apply(&mut self, r: &Rule) -> Result<(), String> {
         if r.typ == DevType::All {
             // `a` resets the cgroup to allow-all or deny-all.
-            *self = Emulator { default_allow: r.allow, exceptions: BTreeMap::new() };
+            *self = Emulator {
+                default_allow: r.allow,
+                exceptions: BTreeMap::new(),
+            };
             return Ok(());
         }
         let meta = (r.major, r.minor, r.typ);
@@ -219,7 +259,11 @@ impl Emulator {
         }
         // Removing access that a partially matching wildcard exception grants would be
         // silently ignored by v1; refuse it (as runc does) rather than mislead.
-        for partial in [(None, r.minor, r.typ), (r.major, None, r.typ), (None, None, r.typ)] {
+        for partial in [
+            (None, r.minor, r.typ),
+            (r.major, None, r.typ),
+            (None, None, r.typ),
+        ] {
             if partial == meta {
                 continue;
             }
@@ -250,19 +294,37 @@ impl Emulator {
         let mut old = &self.exceptions;
         let empty = BTreeMap::new();
         if self.default_allow || self.default_allow != target.default_allow {
-            out.push(Rule { typ: DevType::All, major: None, minor: None, access: ACC_ALL, allow: target.default_allow });
+            out.push(Rule {
+                typ: DevType::All,
+                major: None,
+                minor: None,
+                access: ACC_ALL,
+                allow: target.default_allow,
+            });
             old = &empty;
         }
         for (meta, perms) in old {
             let dropped = perms & !target.exceptions.get(meta).copied().unwrap_or(0);
             if dropped != 0 {
-                out.push(Rule { typ: meta.2, major: meta.0, minor: meta.1, access: dropped, allow: target.default_allow });
+                out.push(Rule {
+                    typ: meta.2,
+                    major: meta.0,
+                    minor: meta.1,
+                    access: dropped,
+                    allow: target.default_allow,
+                });
             }
         }
         for (meta, perms) in &target.exceptions {
             let gained = perms & !old.get(meta).copied().unwrap_or(0);
             if gained != 0 {
-                out.push(Rule { typ: meta.2, major: meta.0, minor: meta.1, access: gained, allow: !target.default_allow });
+                out.push(Rule {
+                    typ: meta.2,
+                    major: meta.0,
+                    minor: meta.1,
+                    access: gained,
+                    allow: !target.default_allow,
+                });
             }
         }
         out
@@ -270,7 +332,11 @@ impl Emulator {
 
     /// The exception rules of this state, in runc's order (what the eBPF filter checks).
     pub(crate) fn exception_rules(&self) -> Vec<Rule> {
-        Emulator::default().transition(self).into_iter().filter(|r| r.typ != DevType::All).collect()
+        Emulator::default()
+            .transition(self)
+            .into_iter()
+            .filter(|r| r.typ != DevType::All)
+            .collect()
     }
 }
 
@@ -279,31 +345,65 @@ mod tests {
     use super::*;
 
     fn rule(typ: DevType, major: Option<u32>, minor: Option<u32>, access: u8, allow: bool) -> Rule {
-        Rule { typ, major, minor, access, allow }
+        Rule {
+            typ,
+            major,
+            minor,
+            access,
+            allow,
+        }
     }
 
     #[test]
     fn default_rules_are_runcs_allowed_devices() {
-        let lines: Vec<String> = from_spec(&default_device_rules()).unwrap().iter().map(Rule::cgroup_string).collect();
+        let lines: Vec<String> = from_spec(&default_device_rules())
+            .unwrap()
+            .iter()
+            .map(Rule::cgroup_string)
+            .collect();
         assert_eq!(
             lines,
             [
-                "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:5 rwm", "c 1:9 rwm",
-                "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm"
+                "c *:* m",
+                "b *:* m",
+                "c 1:3 rwm",
+                "c 1:8 rwm",
+                "c 1:7 rwm",
+                "c 5:0 rwm",
+                "c 1:5 rwm",
+                "c 1:9 rwm",
+                "c 136:* rwm",
+                "c 5:2 rwm",
+                "c 10:200 rwm"
             ]
         );
     }
 
     #[test]
     fn spec_rules_are_validated() {
-        let bad = LinuxDeviceCgroupBuilder::default().allow(true).typ(LinuxDeviceType::U).access("rwm").build().unwrap();
+        let bad = LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .typ(LinuxDeviceType::U)
+            .access("rwm")
+            .build()
+            .unwrap();
         let err = from_spec(&[bad]).unwrap_err().to_string();
         assert!(err.contains("linux.resources.devices[0].type"), "{err}");
-        let empty = LinuxDeviceCgroupBuilder::default().allow(true).build().unwrap();
+        let empty = LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .build()
+            .unwrap();
         let err = from_spec(&[empty]).unwrap_err().to_string();
         assert!(err.contains("devices[0].access: cannot be empty"), "{err}");
-        let no_type = LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build().unwrap();
-        assert_eq!(from_spec(&[no_type]).unwrap()[0].cgroup_string(), "a *:* rwm");
+        let no_type = LinuxDeviceCgroupBuilder::default()
+            .allow(false)
+            .access("rwm")
+            .build()
+            .unwrap();
+        assert_eq!(
+            from_spec(&[no_type]).unwrap()[0].cgroup_string(),
+            "a *:* rwm"
+        );
     }
 
     #[test]
@@ -312,7 +412,11 @@ mod tests {
         rules.extend(from_spec(&default_device_rules()).unwrap());
         let target = Emulator::from_rules(&rules).unwrap();
         let source = Emulator::from_list("a *:* rwm\n").unwrap();
-        let t: Vec<(bool, String)> = source.transition(&target).iter().map(|r| (r.allow, r.cgroup_string())).collect();
+        let t: Vec<(bool, String)> = source
+            .transition(&target)
+            .iter()
+            .map(|r| (r.allow, r.cgroup_string()))
+            .collect();
         assert_eq!(t[0], (false, "a *:* rwm".to_string()));
         assert!(t[1..].iter().all(|(allow, _)| *allow));
         assert_eq!(t.len(), 12);
@@ -322,12 +426,19 @@ mod tests {
 
     #[test]
     fn reapplying_the_same_rules_writes_nothing() {
-        let rules = vec![rule(DevType::All, None, None, ACC_ALL, false), rule(DevType::Char, Some(1), Some(3), ACC_ALL, true)];
+        let rules = vec![
+            rule(DevType::All, None, None, ACC_ALL, false),
+            rule(DevType::Char, Some(1), Some(3), ACC_ALL, true),
+        ];
         let target = Emulator::from_rules(&rules).unwrap();
         let source = Emulator::from_list("c 1:3 rwm\n").unwrap();
         assert!(source.transition(&target).is_empty());
         let source = Emulator::from_list("c 1:3 rwm\nc 1:5 rw\n").unwrap();
-        let t: Vec<String> = source.transition(&target).iter().map(|r| format!("{} {}", r.allow, r.cgroup_string())).collect();
+        let t: Vec<String> = source
+            .transition(&target)
+            .iter()
+            .map(|r| format!("{} {}", r.allow, r.cgroup_string()))
+            .collect();
         assert_eq!(t, ["false c 1:5 rw"]);
     }
 
@@ -339,6 +450,9 @@ mod tests {
             rule(DevType::Char, Some(1), Some(3), ACC_READ, false),
         ];
         let err = Emulator::from_rules(&rules).unwrap_err().to_string();
-        assert!(err.contains("devices[2]") && err.contains("punch a hole"), "{err}");
+        assert!(
+            err.contains("devices[2]") && err.contains("punch a hole"),
+            "{err}"
+        );
     }
 }

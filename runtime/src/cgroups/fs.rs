@@ -37,7 +37,11 @@ pub(crate) fn write(dir: &Path, file: &str, value: &str) -> Result<(), CgroupErr
 }
 
 pub(crate) fn write_error(dir: &Path, file: &str, value: &str, source: io::Error) -> CgroupError {
-    CgroupError::Write { path: dir.join(file), value: value.to_string(), source }
+    CgroupError::Write {
+        path: dir.join(file),
+        value: value.to_string(),
+        source,
+    }
 }
 
 pub(crate) fn exists(dir: &Path, file: &str) -> bool {
@@ -69,7 +73,10 @@ pub(crate) fn parse_u64(path: &Path, text: &str) -> Result<u64, CgroupError> {
         // v1 reports "unlimited" as a huge signed value on some files; negative is 0 for runc.
         match t.parse::<i64>() {
             Ok(v) if v < 0 => Ok(0),
-            _ => Err(CgroupError::Parse { path: path.to_path_buf(), reason: format!("{t:?} is not a number: {e}") }),
+            _ => Err(CgroupError::Parse {
+                path: path.to_path_buf(),
+                reason: format!("{t:?} is not a number: {e}"),
+            }),
         }
     })
 }
@@ -94,7 +101,10 @@ pub(crate) fn parse_key_values(path: &Path, text: &str) -> Result<Vec<(String, u
             let mut it = line.split_whitespace();
             match (it.next(), it.next(), it.next()) {
                 (Some(k), Some(v), None) => Ok((k.to_string(), parse_u64(path, v)?)),
-                _ => Err(CgroupError::Parse { path: path.to_path_buf(), reason: format!("line {line:?} is not \"key value\"") }),
+                _ => Err(CgroupError::Parse {
+                    path: path.to_path_buf(),
+                    reason: format!("line {line:?} is not \"key value\""),
+                }),
             }
         })
         .collect()
@@ -104,7 +114,10 @@ pub(crate) fn parse_key_values(path: &Path, text: &str) -> Result<Vec<(String, u
 pub(crate) fn read_key(dir: &Path, file: &str, key: &str) -> Result<Option<u64>, CgroupError> {
     let path = dir.join(file);
     let text = read(dir, file)?;
-    Ok(parse_key_values(&path, &text)?.into_iter().find(|(k, _)| k == key).map(|(_, v)| v))
+    Ok(parse_key_values(&path, &text)?
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v))
 }
 
 /// Moves `pid` into the cgroup `dir`, retrying on EINVAL like runc's `WriteCgroupProc` (a task
@@ -142,9 +155,10 @@ fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<(), CgroupError> {
         Err(source) => return Err(CgroupError::Read { path, source }),
     };
     for word in text.split_whitespace() {
-        let pid = word
-            .parse::<i32>()
-            .map_err(|e| CgroupError::Parse { path: path.clone(), reason: format!("{word:?} is not a pid: {e}") })?;
+        let pid = word.parse::<i32>().map_err(|e| CgroupError::Parse {
+            path: path.clone(),
+            reason: format!("{word:?} is not a pid: {e}"),
+        })?;
         out.push(pid);
     }
     for child in subdirs(dir)? {
@@ -157,11 +171,19 @@ fn subdirs(dir: &Path) -> Result<Vec<PathBuf>, CgroupError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(CgroupError::Read { path: dir.to_path_buf(), source }),
+        Err(source) => {
+            return Err(CgroupError::Read {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
     };
     let mut out = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|source| CgroupError::Read { path: dir.to_path_buf(), source })?;
+        let entry = entry.map_err(|source| CgroupError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
             out.push(entry.path());
         }
@@ -196,7 +218,12 @@ fn rmdir(dir: &Path, retry: bool) -> Result<(), CgroupError> {
                 delay *= 2;
                 tries -= 1;
             }
-            Err(source) => return Err(CgroupError::Rmdir { path: dir.to_path_buf(), source }),
+            Err(source) => {
+                return Err(CgroupError::Rmdir {
+                    path: dir.to_path_buf(),
+                    source,
+                })
+            }
         }
     }
 }

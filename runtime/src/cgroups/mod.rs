@@ -61,7 +61,10 @@ pub struct Host {
 
 impl Host {
     pub fn system() -> Self {
-        Host { cgroup_root: PathBuf::from("/sys/fs/cgroup"), proc_root: PathBuf::from("/proc") }
+        Host {
+            cgroup_root: PathBuf::from("/sys/fs/cgroup"),
+            proc_root: PathBuf::from("/proc"),
+        }
     }
 }
 
@@ -155,19 +158,36 @@ pub enum CgroupError {
     #[error("linux.cgroupsPath {path:?}: '..' escapes {base}")]
     PathEscapes { path: PathBuf, base: String },
     #[error("linux.cgroupsPath {path:?} is relative, but {file} names no cgroup of ours for the {hierarchy} hierarchy")]
-    OwnCgroupUnknown { path: PathBuf, file: PathBuf, hierarchy: String },
+    OwnCgroupUnknown {
+        path: PathBuf,
+        file: PathBuf,
+        hierarchy: String,
+    },
     #[error("no cgroup v1 hierarchy is mounted under {root} (according to {mountinfo})")]
     NoHierarchies { root: PathBuf, mountinfo: PathBuf },
     #[error("{field} is set, but the {controller} cgroup controller is not mounted under {root}")]
-    ControllerMissing { field: &'static str, controller: &'static str, root: PathBuf },
+    ControllerMissing {
+        field: &'static str,
+        controller: &'static str,
+        root: PathBuf,
+    },
     #[error("linux.resources.unified is set, but this host runs cgroup v1 (unified keys need cgroup v2)")]
     UnifiedOnV1,
     #[error("{field}: {reason}")]
     InvalidResource { field: String, reason: String },
     #[error("cannot set {path} to {limit}: the cgroup already uses {usage} bytes (peak {peak})")]
-    MemoryBelowUsage { path: PathBuf, limit: i64, usage: u64, peak: u64 },
+    MemoryBelowUsage {
+        path: PathBuf,
+        limit: i64,
+        usage: u64,
+        peak: u64,
+    },
     #[error("{path} did not reach {wanted} (last read {last:?})")]
-    FreezeTimeout { path: PathBuf, wanted: &'static str, last: String },
+    FreezeTimeout {
+        path: PathBuf,
+        wanted: &'static str,
+        last: String,
+    },
     #[error("pausing needs the freezer, which is not available for {path}")]
     FreezerMissing { path: PathBuf },
     #[error("{step} for cgroup {path}")]

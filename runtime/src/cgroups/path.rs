@@ -9,8 +9,20 @@ use super::{CgroupError, CgroupsPath, Hierarchy, Host};
 /// v1 controllers runc's cgroupfs driver knows; a hierarchy carrying any of them (or the
 /// `name=systemd` hierarchy) gets a directory for the container.
 const KNOWN_V1_CONTROLLERS: &[&str] = &[
-    "cpuset", "cpu", "cpuacct", "blkio", "memory", "devices", "freezer", "net_cls", "perf_event",
-    "net_prio", "hugetlb", "pids", "rdma", "misc",
+    "cpuset",
+    "cpu",
+    "cpuacct",
+    "blkio",
+    "memory",
+    "devices",
+    "freezer",
+    "net_cls",
+    "perf_event",
+    "net_prio",
+    "hugetlb",
+    "pids",
+    "rdma",
+    "misc",
 ];
 
 /// Lexically cleans `path`: drops `.`, applies `..`, and refuses a `..` that would climb above
@@ -22,7 +34,10 @@ fn clean(original: &Path, path: &Path, base: &str) -> Result<PathBuf, CgroupErro
             Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
             Component::ParentDir => {
                 if parts.pop().is_none() {
-                    return Err(CgroupError::PathEscapes { path: original.to_path_buf(), base: base.to_string() });
+                    return Err(CgroupError::PathEscapes {
+                        path: original.to_path_buf(),
+                        base: base.to_string(),
+                    });
                 }
             }
             Component::Normal(p) => parts.push(p),
@@ -36,20 +51,33 @@ fn clean(original: &Path, path: &Path, base: &str) -> Result<PathBuf, CgroupErro
 /// One line of `/proc/self/cgroup`: hierarchy key ("" for the v2 line) and the cgroup path.
 fn own_cgroups(host: &Host) -> Result<Vec<(String, PathBuf)>, CgroupError> {
     let file = host.proc_root.join("self/cgroup");
-    let text = std::fs::read_to_string(&file).map_err(|source| CgroupError::Read { path: file.clone(), source })?;
+    let text = std::fs::read_to_string(&file).map_err(|source| CgroupError::Read {
+        path: file.clone(),
+        source,
+    })?;
     text.lines()
         .filter(|l| !l.is_empty())
         .map(|line| {
             let mut parts = line.splitn(3, ':');
             match (parts.next(), parts.next(), parts.next()) {
-                (Some(_id), Some(ctrls), Some(path)) => Ok((ctrls.to_string(), PathBuf::from(path))),
-                _ => Err(CgroupError::Parse { path: file.clone(), reason: format!("line {line:?} is not id:controllers:path") }),
+                (Some(_id), Some(ctrls), Some(path)) => {
+                    Ok((ctrls.to_string(), PathBuf::from(path)))
+                }
+                _ => Err(CgroupError::Parse {
+                    path: file.clone(),
+                    reason: format!("line {line:?} is not id:controllers:path"),
+                }),
             }
         })
         .collect()
 }
 
-pub(super) fn resolve(host: &Host, hierarchy: Hierarchy, spec_path: Option<&Path>, id: &str) -> Result<CgroupsPath, CgroupError> {
+pub(super) fn resolve(
+    host: &Host,
+    hierarchy: Hierarchy,
+    spec_path: Option<&Path>,
+    id: &str,
+) -> Result<CgroupsPath, CgroupError> {
     let (spec, relative) = match spec_path {
         None => (PathBuf::from("/husk").join(id), false),
         Some(p) if p.as_os_str().is_empty() => (PathBuf::from("/husk").join(id), false),
@@ -57,7 +85,11 @@ pub(super) fn resolve(host: &Host, hierarchy: Hierarchy, spec_path: Option<&Path
     };
     if !relative {
         let path = clean(&spec, &spec, "the cgroup root")?;
-        return Ok(CgroupsPath { hierarchy, path, v1_paths: BTreeMap::new() });
+        return Ok(CgroupsPath {
+            hierarchy,
+            path,
+            v1_paths: BTreeMap::new(),
+        });
     }
     // Relative: below the caller's own cgroup (runc's GetOwnCgroupPath), which on v1 may differ
     // per hierarchy. The relative part must not climb out of it.
@@ -67,25 +99,50 @@ pub(super) fn resolve(host: &Host, hierarchy: Hierarchy, spec_path: Option<&Path
     let own = own_cgroups(host)?;
     match hierarchy {
         Hierarchy::V2 => {
-            let base = own.iter().find(|(k, _)| k.is_empty()).map(|(_, p)| p.clone()).ok_or_else(|| {
-                CgroupError::OwnCgroupUnknown { path: spec.clone(), file: file.clone(), hierarchy: "unified (0::)".into() }
-            })?;
-            Ok(CgroupsPath { hierarchy, path: base.join(&rel), v1_paths: BTreeMap::new() })
+            let base = own
+                .iter()
+                .find(|(k, _)| k.is_empty())
+                .map(|(_, p)| p.clone())
+                .ok_or_else(|| CgroupError::OwnCgroupUnknown {
+                    path: spec.clone(),
+                    file: file.clone(),
+                    hierarchy: "unified (0::)".into(),
+                })?;
+            Ok(CgroupsPath {
+                hierarchy,
+                path: base.join(&rel),
+                v1_paths: BTreeMap::new(),
+            })
         }
         Hierarchy::V1 => {
-            let resolved: BTreeMap<String, PathBuf> =
-                own.into_iter().filter(|(k, _)| !k.is_empty()).map(|(k, p)| (k, p.join(&rel))).collect();
+            let resolved: BTreeMap<String, PathBuf> = own
+                .into_iter()
+                .filter(|(k, _)| !k.is_empty())
+                .map(|(k, p)| (k, p.join(&rel)))
+                .collect();
             if resolved.is_empty() {
-                return Err(CgroupError::OwnCgroupUnknown { path: spec, file, hierarchy: "any v1".into() });
+                return Err(CgroupError::OwnCgroupUnknown {
+                    path: spec,
+                    file,
+                    hierarchy: "any v1".into(),
+                });
             }
             // The most common path becomes `path`; the others are kept per hierarchy.
             let mut counts: BTreeMap<&PathBuf, usize> = BTreeMap::new();
             for p in resolved.values() {
                 *counts.entry(p).or_default() += 1;
             }
-            let common = counts.iter().max_by_key(|(_, n)| **n).map(|(p, _)| (*p).clone()).unwrap_or_default();
+            let common = counts
+                .iter()
+                .max_by_key(|(_, n)| **n)
+                .map(|(p, _)| (*p).clone())
+                .unwrap_or_default();
             let v1_paths = resolved.into_iter().filter(|(_, p)| *p != common).collect();
-            Ok(CgroupsPath { hierarchy, path: common, v1_paths })
+            Ok(CgroupsPath {
+                hierarchy,
+                path: common,
+                v1_paths,
+            })
         }
     }
 }
@@ -107,7 +164,12 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
             let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
             out.push(v);
             i += 4;
@@ -122,11 +184,16 @@ fn unescape(s: &str) -> String {
 /// The v1 hierarchies mounted below the cgroup root, in mountinfo order, one per hierarchy.
 pub(super) fn v1_mounts(host: &Host) -> Result<Vec<V1Mount>, CgroupError> {
     let file = host.proc_root.join("self/mountinfo");
-    let text = std::fs::read_to_string(&file).map_err(|source| CgroupError::Read { path: file.clone(), source })?;
+    let text = std::fs::read_to_string(&file).map_err(|source| CgroupError::Read {
+        path: file.clone(),
+        source,
+    })?;
     let mut out: Vec<V1Mount> = Vec::new();
     for line in text.lines() {
         let fields: Vec<&str> = line.split(' ').collect();
-        let Some(sep) = fields.iter().position(|f| *f == "-") else { continue };
+        let Some(sep) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
         if fields.len() < sep + 4 || sep < 6 || fields[sep + 1] != "cgroup" {
             continue;
         }
@@ -139,7 +206,9 @@ pub(super) fn v1_mounts(host: &Host) -> Result<Vec<V1Mount>, CgroupError> {
             .filter(|o| o.starts_with("name=") || KNOWN_V1_CONTROLLERS.contains(o))
             .map(str::to_string)
             .collect();
-        let joined = controllers.iter().any(|c| c == "name=systemd" || KNOWN_V1_CONTROLLERS.contains(&c.as_str()));
+        let joined = controllers
+            .iter()
+            .any(|c| c == "name=systemd" || KNOWN_V1_CONTROLLERS.contains(&c.as_str()));
         if !joined {
             continue;
         }
@@ -149,7 +218,12 @@ pub(super) fn v1_mounts(host: &Host) -> Result<Vec<V1Mount>, CgroupError> {
         if out.iter().any(|m| m.key == key) {
             continue;
         }
-        out.push(V1Mount { key, controllers, mountpoint, root: PathBuf::from(unescape(fields[3])) });
+        out.push(V1Mount {
+            key,
+            controllers,
+            mountpoint,
+            root: PathBuf::from(unescape(fields[3])),
+        });
     }
     Ok(out)
 }
@@ -157,7 +231,11 @@ pub(super) fn v1_mounts(host: &Host) -> Result<Vec<V1Mount>, CgroupError> {
 /// The container's directory in `mount` for the cgroup path `cgroup` (which is relative to the
 /// cgroup namespace, like `/proc/self/cgroup`): the mount's root is stripped when it prefixes it.
 pub(super) fn dir_in_mount(mountpoint: &Path, root: &Path, cgroup: &Path) -> PathBuf {
-    let rel = if root != Path::new("/") { cgroup.strip_prefix(root).unwrap_or(cgroup) } else { cgroup };
+    let rel = if root != Path::new("/") {
+        cgroup.strip_prefix(root).unwrap_or(cgroup)
+    } else {
+        cgroup
+    };
     let rel = rel.strip_prefix("/").unwrap_or(rel);
     mountpoint.join(rel)
 }
@@ -171,11 +249,15 @@ mod tests {
         let proc_root = tmp.path().join("proc");
         std::fs::create_dir_all(proc_root.join("self")).unwrap();
         std::fs::write(proc_root.join("self/cgroup"), proc_cgroup).unwrap();
-        let host = Host { cgroup_root: tmp.path().join("cgroup"), proc_root };
+        let host = Host {
+            cgroup_root: tmp.path().join("cgroup"),
+            proc_root,
+        };
         (tmp, host)
     }
 
-    const HYBRID_SELF: &str = "9:name=systemd:/\n8:pids:/\n4:memory:/process_api/e57\n2:cpu,cpuacct:/\n0::/\n";
+    const HYBRID_SELF: &str =
+        "9:name=systemd:/\n8:pids:/\n4:memory:/process_api/e57\n2:cpu,cpuacct:/\n0::/\n";
 
     #[test]
     fn absent_cgroups_path_defaults_to_husk_slash_id() {
@@ -200,7 +282,10 @@ mod tests {
         let err = resolve(&host, Hierarchy::V1, Some(Path::new("/a/../../etc")), "x").unwrap_err();
         assert!(err.to_string().contains("linux.cgroupsPath"), "{err}");
         let err = resolve(&host, Hierarchy::V1, Some(Path::new("a/../../b")), "x").unwrap_err();
-        assert!(err.to_string().contains("linux.cgroupsPath \"a/../../b\""), "{err}");
+        assert!(
+            err.to_string().contains("linux.cgroupsPath \"a/../../b\""),
+            "{err}"
+        );
         assert!(err.to_string().contains("own cgroup"), "{err}");
     }
 
@@ -210,7 +295,10 @@ mod tests {
         let p = resolve(&host, Hierarchy::V1, Some(Path::new("grp/ctr")), "x").unwrap();
         assert_eq!(p.path, PathBuf::from("/grp/ctr"));
         assert_eq!(p.v1_paths.len(), 1);
-        assert_eq!(p.v1_paths["memory"], PathBuf::from("/process_api/e57/grp/ctr"));
+        assert_eq!(
+            p.v1_paths["memory"],
+            PathBuf::from("/process_api/e57/grp/ctr")
+        );
         // It must survive a round trip through state.json.
         let json = serde_json::to_string(&p).unwrap();
         let back: CgroupsPath = serde_json::from_str(&json).unwrap();
@@ -226,7 +314,8 @@ mod tests {
 
     #[test]
     fn state_written_without_v1_paths_still_loads() {
-        let p: CgroupsPath = serde_json::from_str(r#"{"hierarchy":"V1","path":"/husk/a"}"#).unwrap();
+        let p: CgroupsPath =
+            serde_json::from_str(r#"{"hierarchy":"V1","path":"/husk/a"}"#).unwrap();
         assert!(p.v1_paths.is_empty());
     }
 
@@ -251,7 +340,10 @@ mod tests {
             dir_in_mount(&m[1].mountpoint, &m[1].root, Path::new("/sub/husk/a")),
             tmp.path().join("cgroup/memory/husk/a")
         );
-        assert_eq!(dir_in_mount(&m[0].mountpoint, &m[0].root, Path::new("/husk/a")), tmp.path().join("cgroup/cpu,cpuacct/husk/a"));
+        assert_eq!(
+            dir_in_mount(&m[0].mountpoint, &m[0].root, Path::new("/husk/a")),
+            tmp.path().join("cgroup/cpu,cpuacct/husk/a")
+        );
     }
 
     #[test]

@@ -115,8 +115,14 @@ pub struct HugetlbStats {
 }
 
 /// Parses a v1 blkio stat file: "major:minor Op value" lines (a "Total value" line is skipped).
-pub(crate) fn parse_blkio(path: &std::path::Path, text: &str) -> Result<Vec<BlkioEntry>, super::CgroupError> {
-    let bad = |line: &str| super::CgroupError::Parse { path: path.to_path_buf(), reason: format!("unexpected line {line:?}") };
+pub(crate) fn parse_blkio(
+    path: &std::path::Path,
+    text: &str,
+) -> Result<Vec<BlkioEntry>, super::CgroupError> {
+    let bad = |line: &str| super::CgroupError::Parse {
+        path: path.to_path_buf(),
+        reason: format!("unexpected line {line:?}"),
+    };
     let mut out = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let f: Vec<&str> = line.split([' ', ':']).filter(|s| !s.is_empty()).collect();
@@ -129,7 +135,12 @@ pub(crate) fn parse_blkio(path: &std::path::Path, text: &str) -> Result<Vec<Blki
             _ => return Err(bad(line)),
         };
         let num = |s: &str| s.parse::<u64>().map_err(|_| bad(line));
-        out.push(BlkioEntry { major: num(f[0])?, minor: num(f[1])?, op, value: num(value)? });
+        out.push(BlkioEntry {
+            major: num(f[0])?,
+            minor: num(f[1])?,
+            op,
+            value: num(value)?,
+        });
     }
     Ok(out)
 }

@@ -37,7 +37,11 @@ pub enum BpfError {
     #[error("bpf(BPF_PROG_QUERY, BPF_CGROUP_DEVICE) failed")]
     Query(#[source] Errno),
     #[error("bpf(BPF_PROG_GET_FD_BY_ID, {id}) failed")]
-    GetFdById { id: u32, #[source] source: Errno },
+    GetFdById {
+        id: u32,
+        #[source]
+        source: Errno,
+    },
 }
 
 /// `union bpf_attr` as used by `BPF_PROG_LOAD` (prefix up to `expected_attach_type`).
@@ -97,7 +101,12 @@ fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> Result<libc::c_long, Errno> {
     // memory we own. Pointers stored inside `attr` (instructions, license, log, id array) are
     // set by the callers below to buffers that outlive this call.
     let ret = unsafe {
-        libc::syscall(libc::SYS_bpf, cmd, attr as *mut T as *mut libc::c_void, std::mem::size_of::<T>())
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *mut T as *mut libc::c_void,
+            std::mem::size_of::<T>(),
+        )
     };
     if ret < 0 {
         Err(Errno::last())
@@ -144,7 +153,10 @@ pub fn load_cgroup_device_program(insns: &[[u8; 8]], license: &CStr) -> Result<O
                 Err(errno) => {
                     let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
                     let log = String::from_utf8_lossy(&log[..end]).trim().to_string();
-                    Err(BpfError::Load { errno: if log.is_empty() { first } else { errno }, log })
+                    Err(BpfError::Load {
+                        errno: if log.is_empty() { first } else { errno },
+                        log,
+                    })
                 }
             }
         }
@@ -153,7 +165,10 @@ pub fn load_cgroup_device_program(insns: &[[u8; 8]], license: &CStr) -> Result<O
 
 /// Attaches `prog` to the cgroup v2 directory `cgroup` as a device filter, next to any
 /// programs already attached (`BPF_F_ALLOW_MULTI`).
-pub fn attach_cgroup_device_program(cgroup: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> Result<(), BpfError> {
+pub fn attach_cgroup_device_program(
+    cgroup: BorrowedFd<'_>,
+    prog: BorrowedFd<'_>,
+) -> Result<(), BpfError> {
     let mut attr = AttachAttr {
         target_fd: cgroup.as_raw_fd() as u32,
         attach_bpf_fd: prog.as_raw_fd() as u32,
@@ -161,18 +176,25 @@ pub fn attach_cgroup_device_program(cgroup: BorrowedFd<'_>, prog: BorrowedFd<'_>
         attach_flags: BPF_F_ALLOW_MULTI,
         ..Default::default()
     };
-    bpf(BPF_PROG_ATTACH, &mut attr).map(drop).map_err(BpfError::Attach)
+    bpf(BPF_PROG_ATTACH, &mut attr)
+        .map(drop)
+        .map_err(BpfError::Attach)
 }
 
 /// Detaches the device filter `prog` from the cgroup v2 directory `cgroup`.
-pub fn detach_cgroup_device_program(cgroup: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> Result<(), BpfError> {
+pub fn detach_cgroup_device_program(
+    cgroup: BorrowedFd<'_>,
+    prog: BorrowedFd<'_>,
+) -> Result<(), BpfError> {
     let mut attr = AttachAttr {
         target_fd: cgroup.as_raw_fd() as u32,
         attach_bpf_fd: prog.as_raw_fd() as u32,
         attach_type: BPF_CGROUP_DEVICE,
         ..Default::default()
     };
-    bpf(BPF_PROG_DETACH, &mut attr).map(drop).map_err(BpfError::Detach)
+    bpf(BPF_PROG_DETACH, &mut attr)
+        .map(drop)
+        .map_err(BpfError::Detach)
 }
 
 /// Opens every device filter directly attached to the cgroup v2 directory `cgroup`.
@@ -199,7 +221,10 @@ pub fn attached_cgroup_device_programs(cgroup: BorrowedFd<'_>) -> Result<Vec<Own
     ids.truncate(attr.prog_cnt as usize);
     ids.into_iter()
         .map(|id| {
-            let mut attr = GetFdByIdAttr { prog_id: id, ..Default::default() };
+            let mut attr = GetFdByIdAttr {
+                prog_id: id,
+                ..Default::default()
+            };
             bpf(BPF_PROG_GET_FD_BY_ID, &mut attr)
                 .map(owned_fd)
                 .map_err(|source| BpfError::GetFdById { id, source })

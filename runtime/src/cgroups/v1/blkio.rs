@@ -11,12 +11,29 @@ pub(super) fn apply(m: &V1Manager, b: &LinuxBlockIo) -> Result<(), CgroupError> 
     let leaf = b.leaf_weight().unwrap_or(0);
     let devices = b.weight_device().as_deref().unwrap_or_default();
     let throttles: [(&str, &Option<Vec<LinuxThrottleDevice>>); 4] = [
-        ("blkio.throttle.read_bps_device", b.throttle_read_bps_device()),
-        ("blkio.throttle.write_bps_device", b.throttle_write_bps_device()),
-        ("blkio.throttle.read_iops_device", b.throttle_read_iops_device()),
-        ("blkio.throttle.write_iops_device", b.throttle_write_iops_device()),
+        (
+            "blkio.throttle.read_bps_device",
+            b.throttle_read_bps_device(),
+        ),
+        (
+            "blkio.throttle.write_bps_device",
+            b.throttle_write_bps_device(),
+        ),
+        (
+            "blkio.throttle.read_iops_device",
+            b.throttle_read_iops_device(),
+        ),
+        (
+            "blkio.throttle.write_iops_device",
+            b.throttle_write_iops_device(),
+        ),
     ];
-    let anything = weight != 0 || leaf != 0 || !devices.is_empty() || throttles.iter().any(|(_, t)| t.as_ref().is_some_and(|t| !t.is_empty()));
+    let anything = weight != 0
+        || leaf != 0
+        || !devices.is_empty()
+        || throttles
+            .iter()
+            .any(|(_, t)| t.as_ref().is_some_and(|t| !t.is_empty()));
     if !anything {
         return Ok(());
     }
@@ -35,15 +52,27 @@ pub(super) fn apply(m: &V1Manager, b: &LinuxBlockIo) -> Result<(), CgroupError> 
     }
     for d in devices {
         if let Some(w) = d.weight().filter(|w| *w != 0) {
-            fs::write(dir, weight_device_file, &format!("{}:{} {}", d.major(), d.minor(), w))?;
+            fs::write(
+                dir,
+                weight_device_file,
+                &format!("{}:{} {}", d.major(), d.minor(), w),
+            )?;
         }
         if let Some(w) = d.leaf_weight().filter(|w| *w != 0) {
-            fs::write(dir, "blkio.leaf_weight_device", &format!("{}:{} {}", d.major(), d.minor(), w))?;
+            fs::write(
+                dir,
+                "blkio.leaf_weight_device",
+                &format!("{}:{} {}", d.major(), d.minor(), w),
+            )?;
         }
     }
     for (file, list) in throttles {
         for t in list.as_deref().unwrap_or_default() {
-            fs::write(dir, file, &format!("{}:{} {}", t.major(), t.minor(), t.rate()))?;
+            fs::write(
+                dir,
+                file,
+                &format!("{}:{} {}", t.major(), t.minor(), t.rate()),
+            )?;
         }
     }
     Ok(())

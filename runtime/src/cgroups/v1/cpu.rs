@@ -8,10 +8,18 @@ use crate::cgroups::{fs, CgroupError};
 
 pub(super) fn apply_cpuset(m: &V1Manager, cpu: &LinuxCpu) -> Result<(), CgroupError> {
     if let Some(cpus) = cpu.cpus().as_deref().filter(|s| !s.is_empty()) {
-        fs::write(m.need("cpuset", "linux.resources.cpu.cpus")?, "cpuset.cpus", cpus)?;
+        fs::write(
+            m.need("cpuset", "linux.resources.cpu.cpus")?,
+            "cpuset.cpus",
+            cpus,
+        )?;
     }
     if let Some(mems) = cpu.mems().as_deref().filter(|s| !s.is_empty()) {
-        fs::write(m.need("cpuset", "linux.resources.cpu.mems")?, "cpuset.mems", mems)?;
+        fs::write(
+            m.need("cpuset", "linux.resources.cpu.mems")?,
+            "cpuset.mems",
+            mems,
+        )?;
     }
     Ok(())
 }
@@ -23,7 +31,13 @@ pub(super) fn apply_cpu(m: &V1Manager, cpu: &LinuxCpu) -> Result<(), CgroupError
     let quota = cpu.quota().unwrap_or(0);
     let rt_period = cpu.realtime_period().unwrap_or(0);
     let rt_runtime = cpu.realtime_runtime().unwrap_or(0);
-    let anything = shares != 0 || period != 0 || quota != 0 || cpu.burst().is_some() || cpu.idle().is_some() || rt_period != 0 || rt_runtime != 0;
+    let anything = shares != 0
+        || period != 0
+        || quota != 0
+        || cpu.burst().is_some()
+        || cpu.idle().is_some()
+        || rt_period != 0
+        || rt_runtime != 0;
     if !anything {
         return Ok(());
     }
@@ -37,7 +51,9 @@ pub(super) fn apply_cpu(m: &V1Manager, cpu: &LinuxCpu) -> Result<(), CgroupError
             let bound = if shares > got { "maximum" } else { "minimum" };
             return Err(CgroupError::InvalidResource {
                 field: "linux.resources.cpu.shares".into(),
-                reason: format!("{shares} is out of range: the {bound} allowed cpu-shares is {got}"),
+                reason: format!(
+                    "{shares} is out of range: the {bound} allowed cpu-shares is {got}"
+                ),
             });
         }
     }
@@ -61,7 +77,9 @@ pub(super) fn apply_cpu(m: &V1Manager, cpu: &LinuxCpu) -> Result<(), CgroupError
             Ok(()) => {}
             // No burst knob on this kernel: ignored, like runc.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && quota != 0 => retry_burst = Some(value),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && quota != 0 => {
+                retry_burst = Some(value)
+            }
             Err(e) => return Err(fs::write_error(dir, "cpu.cfs_burst_us", &value, e)),
         }
     }

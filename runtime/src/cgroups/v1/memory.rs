@@ -83,11 +83,22 @@ pub(super) fn apply(m: &V1Manager, mem: &LinuxMemory) -> Result<(), CgroupError>
         match fs::try_write(dir, "memory.kmem.limit_in_bytes", &value) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {}
-            Err(source) => return Err(fs::write_error(dir, "memory.kmem.limit_in_bytes", &value, source)),
+            Err(source) => {
+                return Err(fs::write_error(
+                    dir,
+                    "memory.kmem.limit_in_bytes",
+                    &value,
+                    source,
+                ))
+            }
         }
     }
     if kernel_tcp != 0 && fs::exists(dir, "memory.kmem.tcp.limit_in_bytes") {
-        fs::write(dir, "memory.kmem.tcp.limit_in_bytes", &kernel_tcp.to_string())?;
+        fs::write(
+            dir,
+            "memory.kmem.tcp.limit_in_bytes",
+            &kernel_tcp.to_string(),
+        )?;
     }
     if reservation != 0 {
         fs::write(dir, "memory.soft_limit_in_bytes", &reservation.to_string())?;

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::thread::sleep;
 use std::time::Duration;
 
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxHugepageLimit, LinuxNetwork, LinuxPids, LinuxRdma};
+use oci_spec::runtime::{
+    LinuxDeviceCgroup, LinuxHugepageLimit, LinuxNetwork, LinuxPids, LinuxRdma,
+};
 
 use super::V1Manager;
 use crate::cgroups::devices::{from_spec, Emulator};
@@ -18,9 +20,16 @@ pub(super) fn apply_devices(m: &V1Manager, rules: &[LinuxDeviceCgroup]) -> Resul
     let target = Emulator::from_rules(&from_spec(rules)?)?;
     let dir = m.need("devices", "linux.resources.devices")?;
     let list = fs::read(dir, "devices.list")?;
-    let current = Emulator::from_list(&list).map_err(|reason| CgroupError::Parse { path: dir.join("devices.list"), reason })?;
+    let current = Emulator::from_list(&list).map_err(|reason| CgroupError::Parse {
+        path: dir.join("devices.list"),
+        reason,
+    })?;
     for rule in current.transition(&target) {
-        let file = if rule.allow { "devices.allow" } else { "devices.deny" };
+        let file = if rule.allow {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
         fs::write(dir, file, &rule.cgroup_string())?;
     }
     Ok(())
@@ -31,16 +40,31 @@ pub(super) fn apply_pids(m: &V1Manager, p: &LinuxPids) -> Result<(), CgroupError
     if limit == 0 {
         return Ok(());
     }
-    let value = if limit < 0 { "max".to_string() } else { limit.to_string() };
-    fs::write(m.need("pids", "linux.resources.pids.limit")?, "pids.max", &value)
+    let value = if limit < 0 {
+        "max".to_string()
+    } else {
+        limit.to_string()
+    };
+    fs::write(
+        m.need("pids", "linux.resources.pids.limit")?,
+        "pids.max",
+        &value,
+    )
 }
 
-pub(super) fn apply_hugetlb(m: &V1Manager, limits: &[LinuxHugepageLimit]) -> Result<(), CgroupError> {
+pub(super) fn apply_hugetlb(
+    m: &V1Manager,
+    limits: &[LinuxHugepageLimit],
+) -> Result<(), CgroupError> {
     let mut skip_rsvd = false;
     for l in limits {
         let dir = m.need("hugetlb", "linux.resources.hugepageLimits")?;
         let value = l.limit().to_string();
-        fs::write(dir, &format!("hugetlb.{}.limit_in_bytes", l.page_size()), &value)?;
+        fs::write(
+            dir,
+            &format!("hugetlb.{}.limit_in_bytes", l.page_size()),
+            &value,
+        )?;
         // Reservation limits (Linux 5.7+) get the same value, as runc does.
         if !skip_rsvd {
             let file = format!("hugetlb.{}.rsvd.limit_in_bytes", l.page_size());
@@ -56,11 +80,19 @@ pub(super) fn apply_hugetlb(m: &V1Manager, limits: &[LinuxHugepageLimit]) -> Res
 
 pub(super) fn apply_network(m: &V1Manager, n: &LinuxNetwork) -> Result<(), CgroupError> {
     if let Some(id) = n.class_id().filter(|id| *id != 0) {
-        fs::write(m.need("net_cls", "linux.resources.network.classID")?, "net_cls.classid", &id.to_string())?;
+        fs::write(
+            m.need("net_cls", "linux.resources.network.classID")?,
+            "net_cls.classid",
+            &id.to_string(),
+        )?;
     }
     for p in n.priorities().as_deref().unwrap_or_default() {
         let dir = m.need("net_prio", "linux.resources.network.priorities")?;
-        fs::write(dir, "net_prio.ifpriomap", &format!("{} {}", p.name(), p.priority()))?;
+        fs::write(
+            dir,
+            "net_prio.ifpriomap",
+            &format!("{} {}", p.name(), p.priority()),
+        )?;
     }
     Ok(())
 }
@@ -77,11 +109,18 @@ pub(crate) fn rdma_line(device: &str, l: &LinuxRdma) -> String {
     s
 }
 
-pub(super) fn apply_rdma(m: &V1Manager, rdma: &HashMap<String, LinuxRdma>) -> Result<(), CgroupError> {
+pub(super) fn apply_rdma(
+    m: &V1Manager,
+    rdma: &HashMap<String, LinuxRdma>,
+) -> Result<(), CgroupError> {
     let mut devices: Vec<_> = rdma.iter().collect();
     devices.sort_by(|a, b| a.0.cmp(b.0));
     for (device, limits) in devices {
-        fs::write(m.need("rdma", "linux.resources.rdma")?, "rdma.max", &rdma_line(device, limits))?;
+        fs::write(
+            m.need("rdma", "linux.resources.rdma")?,
+            "rdma.max",
+            &rdma_line(device, limits),
+        )?;
     }
     Ok(())
 }
@@ -112,5 +151,9 @@ pub(super) fn freeze(dir: &Path, state: FreezerState) -> Result<(), CgroupError>
             break;
         }
     }
-    Err(CgroupError::FreezeTimeout { path: dir.join(FILE), wanted, last })
+    Err(CgroupError::FreezeTimeout {
+        path: dir.join(FILE),
+        wanted,
+        last,
+    })
 }

@@ -15,7 +15,9 @@ use oci_spec::runtime::LinuxResources;
 
 use super::fs;
 use super::path::{dir_in_mount, v1_mounts, V1Mount};
-use super::{CgroupError, CgroupsPath, ContainerCgroupMount, FreezerState, Host, Manager, Stats, V1Hierarchy};
+use super::{
+    CgroupError, CgroupsPath, ContainerCgroupMount, FreezerState, Host, Manager, Stats, V1Hierarchy,
+};
 
 #[derive(Debug)]
 struct Joined {
@@ -35,7 +37,10 @@ impl V1Manager {
     pub(crate) fn new(host: &Host, path: &CgroupsPath) -> Result<Self, CgroupError> {
         let mounts = v1_mounts(host)?;
         if mounts.is_empty() {
-            return Err(CgroupError::NoHierarchies { root: host.cgroup_root.clone(), mountinfo: host.proc_root.join("self/mountinfo") });
+            return Err(CgroupError::NoHierarchies {
+                root: host.cgroup_root.clone(),
+                mountinfo: host.proc_root.join("self/mountinfo"),
+            });
         }
         let joined = mounts
             .into_iter()
@@ -45,23 +50,37 @@ impl V1Manager {
                 Joined { mount, dir }
             })
             .collect();
-        Ok(V1Manager { path: path.clone(), root: host.cgroup_root.clone(), joined })
+        Ok(V1Manager {
+            path: path.clone(),
+            root: host.cgroup_root.clone(),
+            joined,
+        })
     }
 
     /// The container's directory in the hierarchy carrying `controller`, if mounted.
     fn dir(&self, controller: &str) -> Option<&Path> {
-        self.joined.iter().find(|j| j.mount.controllers.iter().any(|c| c == controller)).map(|j| j.dir.as_path())
+        self.joined
+            .iter()
+            .find(|j| j.mount.controllers.iter().any(|c| c == controller))
+            .map(|j| j.dir.as_path())
     }
 
     /// Like [`dir`], but a setting that needs the controller fails when it is not mounted
     /// (runc: "cannot set <controller> limit: container could not join or create cgroup").
     fn need(&self, controller: &'static str, field: &'static str) -> Result<&Path, CgroupError> {
-        self.dir(controller).ok_or_else(|| CgroupError::ControllerMissing { field, controller, root: self.root.clone() })
+        self.dir(controller)
+            .ok_or_else(|| CgroupError::ControllerMissing {
+                field,
+                controller,
+                root: self.root.clone(),
+            })
     }
 
     /// The hierarchy whose `cgroup.procs` tree lists every process of the container.
     fn procs_dir(&self) -> &Path {
-        self.dir("pids").or_else(|| self.dir("devices")).unwrap_or(self.joined[0].dir.as_path())
+        self.dir("pids")
+            .or_else(|| self.dir("devices"))
+            .unwrap_or(self.joined[0].dir.as_path())
     }
 }
 
@@ -88,7 +107,10 @@ fn mkdir(dir: &Path) -> Result<(), CgroupError> {
     match std::fs::create_dir(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(source) => Err(CgroupError::Mkdir { path: dir.to_path_buf(), source }),
+        Err(source) => Err(CgroupError::Mkdir {
+            path: dir.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -102,7 +124,10 @@ impl Manager for V1Manager {
             if j.mount.controllers.iter().any(|c| c == "cpuset") {
                 create_cpuset(&j.mount.mountpoint, &j.dir)?;
             } else {
-                std::fs::create_dir_all(&j.dir).map_err(|source| CgroupError::Mkdir { path: j.dir.clone(), source })?;
+                std::fs::create_dir_all(&j.dir).map_err(|source| CgroupError::Mkdir {
+                    path: j.dir.clone(),
+                    source,
+                })?;
             }
         }
         Ok(())
@@ -160,7 +185,11 @@ impl Manager for V1Manager {
     }
 
     fn freeze(&self, state: FreezerState) -> Result<(), CgroupError> {
-        let dir = self.dir("freezer").ok_or_else(|| CgroupError::FreezerMissing { path: self.path.path.clone() })?;
+        let dir = self
+            .dir("freezer")
+            .ok_or_else(|| CgroupError::FreezerMissing {
+                path: self.path.path.clone(),
+            })?;
         misc::freeze(dir, state)
     }
 
@@ -181,7 +210,12 @@ impl Manager for V1Manager {
             .joined
             .iter()
             .map(|j| V1Hierarchy {
-                name: j.mount.mountpoint.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                name: j
+                    .mount
+                    .mountpoint
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
                 options: j.mount.key.clone(),
                 host_dir: j.dir.clone(),
             })

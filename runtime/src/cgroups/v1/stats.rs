@@ -12,11 +12,18 @@ pub(super) fn read(m: &V1Manager) -> Result<Stats, CgroupError> {
         s.cpu.usage.total = fs::read_u64_optional(dir, "cpuacct.usage")?.unwrap_or(0);
         if let Some(text) = fs::read_optional(dir, "cpuacct.usage_percpu")? {
             let path = dir.join("cpuacct.usage_percpu");
-            s.cpu.usage.percpu = text.split_whitespace().map(|w| fs::parse_u64(&path, w)).collect::<Result<_, _>>()?;
+            s.cpu.usage.percpu = text
+                .split_whitespace()
+                .map(|w| fs::parse_u64(&path, w))
+                .collect::<Result<_, _>>()?;
         }
         if let Some(text) = fs::read_optional(dir, "cpuacct.stat")? {
             // USER_HZ ticks to nanoseconds.
-            let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().filter(|v| *v > 0).unwrap_or(100) as u64;
+            let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+                .ok()
+                .flatten()
+                .filter(|v| *v > 0)
+                .unwrap_or(100) as u64;
             for (k, v) in fs::parse_key_values(&dir.join("cpuacct.stat"), &text)? {
                 match k.as_str() {
                     "user" => s.cpu.usage.user = v * 1_000_000_000 / hz,
@@ -40,7 +47,9 @@ pub(super) fn read(m: &V1Manager) -> Result<Stats, CgroupError> {
     }
     if let Some(dir) = m.dir("memory") {
         let text = fs::read(dir, "memory.stat")?;
-        s.memory.raw = fs::parse_key_values(&dir.join("memory.stat"), &text)?.into_iter().collect();
+        s.memory.raw = fs::parse_key_values(&dir.join("memory.stat"), &text)?
+            .into_iter()
+            .collect();
         s.memory.cache = s.memory.raw.get("cache").copied().unwrap_or(0);
         s.memory.usage = memory_entry(dir, "memory")?.unwrap_or_default();
         s.memory.swap = memory_entry(dir, "memory.memsw")?.unwrap_or_default();
@@ -49,7 +58,9 @@ pub(super) fn read(m: &V1Manager) -> Result<Stats, CgroupError> {
     }
     if let Some(dir) = m.dir("pids") {
         s.pids.current = fs::read_u64_optional(dir, "pids.current")?.unwrap_or(0);
-        s.pids.limit = fs::read_u64_optional(dir, "pids.max")?.filter(|v| *v != u64::MAX).unwrap_or(0);
+        s.pids.limit = fs::read_u64_optional(dir, "pids.max")?
+            .filter(|v| *v != u64::MAX)
+            .unwrap_or(0);
     }
     if let Some(dir) = m.dir("blkio") {
         s.blkio = blkio(dir)?;
@@ -85,31 +96,53 @@ fn memory_entry(dir: &Path, prefix: &str) -> Result<Option<MemoryEntry>, CgroupE
 /// runc's order of preference: BFQ, CFQ, then the throttling counters.
 fn blkio(dir: &Path) -> Result<BlkioStats, CgroupError> {
     let groups = [
-        ("blkio.bfq.io_service_bytes_recursive", "blkio.bfq.io_serviced_recursive"),
-        ("blkio.io_service_bytes_recursive", "blkio.io_serviced_recursive"),
-        ("blkio.throttle.io_service_bytes_recursive", "blkio.throttle.io_serviced_recursive"),
-        ("blkio.throttle.io_service_bytes", "blkio.throttle.io_serviced"),
+        (
+            "blkio.bfq.io_service_bytes_recursive",
+            "blkio.bfq.io_serviced_recursive",
+        ),
+        (
+            "blkio.io_service_bytes_recursive",
+            "blkio.io_serviced_recursive",
+        ),
+        (
+            "blkio.throttle.io_service_bytes_recursive",
+            "blkio.throttle.io_serviced_recursive",
+        ),
+        (
+            "blkio.throttle.io_service_bytes",
+            "blkio.throttle.io_serviced",
+        ),
     ];
     for (bytes, ios) in groups {
-        let Some(text) = fs::read_optional(dir, bytes)? else { continue };
+        let Some(text) = fs::read_optional(dir, bytes)? else {
+            continue;
+        };
         let bytes_entries = parse_blkio(&dir.join(bytes), &text)?;
         if bytes_entries.is_empty() {
             continue;
         }
         let ios_text = fs::read(dir, ios)?;
-        return Ok(BlkioStats { io_service_bytes_recursive: bytes_entries, io_serviced_recursive: parse_blkio(&dir.join(ios), &ios_text)? });
+        return Ok(BlkioStats {
+            io_service_bytes_recursive: bytes_entries,
+            io_serviced_recursive: parse_blkio(&dir.join(ios), &ios_text)?,
+        });
     }
     Ok(BlkioStats::default())
 }
 
 /// Page sizes with a hugetlb limit file in `dir` ("2MB", "1GB").
 fn page_sizes(dir: &Path) -> Result<Vec<String>, CgroupError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| CgroupError::Read { path: dir.to_path_buf(), source })?;
+    let entries = std::fs::read_dir(dir).map_err(|source| CgroupError::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let mut out: Vec<String> = entries
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            let size = name.strip_prefix("hugetlb.")?.strip_suffix(".limit_in_bytes")?;
+            let size = name
+                .strip_prefix("hugetlb.")?
+                .strip_suffix(".limit_in_bytes")?;
             (!size.contains('.')).then(|| size.to_string())
         })
         .collect();

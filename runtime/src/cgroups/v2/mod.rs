@@ -25,7 +25,11 @@ pub(crate) struct V2Manager {
 impl V2Manager {
     pub(crate) fn new(host: &Host, path: &CgroupsPath) -> Self {
         let rel = path.path.strip_prefix("/").unwrap_or(&path.path);
-        V2Manager { path: path.clone(), root: host.cgroup_root.clone(), dir: host.cgroup_root.join(rel) }
+        V2Manager {
+            path: path.clone(),
+            root: host.cgroup_root.clone(),
+            dir: host.cgroup_root.join(rel),
+        }
     }
 
     pub(crate) fn dir(&self) -> &Path {
@@ -44,12 +48,17 @@ impl Manager for V2Manager {
     /// with the file's name.
     fn create(&self) -> Result<(), CgroupError> {
         let available = fs::read_optional(&self.root, "cgroup.controllers")?.unwrap_or_default();
-        let controllers: Vec<String> = available.split_whitespace().map(|c| format!("+{c}")).collect();
+        let controllers: Vec<String> = available
+            .split_whitespace()
+            .map(|c| format!("+{c}"))
+            .collect();
         let all = controllers.join(" ");
         let rel = self.dir.strip_prefix(&self.root).unwrap_or(Path::new(""));
         let mut current = self.root.clone();
         for part in rel.components() {
-            if !controllers.is_empty() && fs::try_write(&current, "cgroup.subtree_control", &all).is_err() {
+            if !controllers.is_empty()
+                && fs::try_write(&current, "cgroup.subtree_control", &all).is_err()
+            {
                 for c in &controllers {
                     let _ = fs::try_write(&current, "cgroup.subtree_control", c);
                 }
@@ -58,7 +67,12 @@ impl Manager for V2Manager {
             match std::fs::create_dir(&current) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(source) => return Err(CgroupError::Mkdir { path: current, source }),
+                Err(source) => {
+                    return Err(CgroupError::Mkdir {
+                        path: current,
+                        source,
+                    })
+                }
             }
         }
         Ok(())
@@ -78,7 +92,10 @@ impl Manager for V2Manager {
             .read(true)
             .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
             .open(&self.dir)
-            .map_err(|source| CgroupError::Open { path: self.dir.clone(), source })?;
+            .map_err(|source| CgroupError::Open {
+                path: self.dir.clone(),
+                source,
+            })?;
         Ok(Some(file.into()))
     }
 
@@ -89,7 +106,9 @@ impl Manager for V2Manager {
     /// Writes `cgroup.freeze` and waits until `cgroup.events` reports the new state.
     fn freeze(&self, state: FreezerState) -> Result<(), CgroupError> {
         if !fs::exists(&self.dir, "cgroup.freeze") {
-            return Err(CgroupError::FreezerMissing { path: self.dir.clone() });
+            return Err(CgroupError::FreezerMissing {
+                path: self.dir.clone(),
+            });
         }
         let (value, wanted) = match state {
             FreezerState::Frozen => ("1", "frozen 1"),
@@ -102,13 +121,21 @@ impl Manager for V2Manager {
                 Some(e) => e,
                 None => return Ok(()),
             };
-            last = events.lines().find(|l| l.starts_with("frozen ")).unwrap_or_default().to_string();
+            last = events
+                .lines()
+                .find(|l| l.starts_with("frozen "))
+                .unwrap_or_default()
+                .to_string();
             if last == wanted {
                 return Ok(());
             }
             sleep(Duration::from_millis(10));
         }
-        Err(CgroupError::FreezeTimeout { path: self.dir.join("cgroup.events"), wanted, last })
+        Err(CgroupError::FreezeTimeout {
+            path: self.dir.join("cgroup.events"),
+            wanted,
+            last,
+        })
     }
 
     /// Removes the container's cgroup (and any below it); parents are left, like runc.
@@ -117,7 +144,9 @@ impl Manager for V2Manager {
     }
 
     fn mounts_for_container(&self) -> Result<ContainerCgroupMount, CgroupError> {
-        Ok(ContainerCgroupMount::V2 { host_dir: self.dir.clone() })
+        Ok(ContainerCgroupMount::V2 {
+            host_dir: self.dir.clone(),
+        })
     }
 
     fn stats(&self) -> Result<Stats, CgroupError> {

@@ -30,7 +30,10 @@ pub(crate) fn io_weight(weight: u16) -> u64 {
 
 /// runc's `ConvertMemorySwapToCgroupV2Value`: v1's memory+swap to v2's swap-only value.
 pub(crate) fn swap_max(swap: i64, memory: i64) -> Result<i64, CgroupError> {
-    let bad = |reason: &str| CgroupError::InvalidResource { field: "linux.resources.memory.swap".into(), reason: reason.into() };
+    let bad = |reason: &str| CgroupError::InvalidResource {
+        field: "linux.resources.memory.swap".into(),
+        reason: reason.into(),
+    };
     if memory == -1 && swap == 0 {
         return Ok(-1);
     }
@@ -63,7 +66,11 @@ pub(super) fn apply(m: &V2Manager, r: &LinuxResources) -> Result<(), CgroupError
     let dir = m.dir();
     if let Some(p) = r.pids() {
         if p.limit() != 0 {
-            let value = if p.limit() < 0 { "max".to_string() } else { p.limit().to_string() };
+            let value = if p.limit() < 0 {
+                "max".to_string()
+            } else {
+                p.limit().to_string()
+            };
             fs::write(dir, "pids.max", &value)?;
         }
     }
@@ -127,7 +134,9 @@ fn memory(dir: &Path, mem: &LinuxMemory) -> Result<(), CgroupError> {
                 if v > 0 && (v as u64) <= usage {
                     return Err(CgroupError::InvalidResource {
                         field: "linux.resources.memory".into(),
-                        reason: format!("rejecting {what} limit {v} <= usage {usage} (checkBeforeUpdate)"),
+                        reason: format!(
+                            "rejecting {what} limit {v} <= usage {usage} (checkBeforeUpdate)"
+                        ),
                     });
                 }
             }
@@ -171,11 +180,19 @@ fn io(dir: &Path, b: &LinuxBlockIo) -> Result<(), CgroupError> {
         }
     }
     // A kernel with per-device BFQ weights (5.4+) shows "default N" lines instead of a number.
-    let per_device = bfq && fs::read(dir, "io.bfq.weight")?.trim().parse::<i64>().is_err();
+    let per_device = bfq
+        && fs::read(dir, "io.bfq.weight")?
+            .trim()
+            .parse::<i64>()
+            .is_err();
     if per_device {
         for d in devices {
             if let Some(w) = d.weight() {
-                fs::write(dir, "io.bfq.weight", &format!("{}:{} {}", d.major(), d.minor(), w))?;
+                fs::write(
+                    dir,
+                    "io.bfq.weight",
+                    &format!("{}:{} {}", d.major(), d.minor(), w),
+                )?;
             }
         }
     }
@@ -187,7 +204,11 @@ fn io(dir: &Path, b: &LinuxBlockIo) -> Result<(), CgroupError> {
     ];
     for (key, list) in throttles {
         for t in list.as_deref().unwrap_or_default() {
-            fs::write(dir, "io.max", &format!("{}:{} {}={}", t.major(), t.minor(), key, t.rate()))?;
+            fs::write(
+                dir,
+                "io.max",
+                &format!("{}:{} {}={}", t.major(), t.minor(), key, t.rate()),
+            )?;
         }
     }
     Ok(())
@@ -215,7 +236,11 @@ fn cpu(dir: &Path, c: &LinuxCpu) -> Result<(), CgroupError> {
         }
     }
     if quota != 0 || period != 0 {
-        let q = if quota > 0 { quota.to_string() } else { "max".to_string() };
+        let q = if quota > 0 {
+            quota.to_string()
+        } else {
+            "max".to_string()
+        };
         let p = if period == 0 { 100_000 } else { period };
         fs::write(dir, "cpu.max", &format!("{q} {p}"))?;
         if let Some(value) = retry_burst {
@@ -233,20 +258,39 @@ fn unified(dir: &Path, u: &std::collections::HashMap<String, String>) -> Result<
     for (key, value) in keys {
         let field = || format!("linux.resources.unified[{key:?}]");
         if key.contains('/') {
-            return Err(CgroupError::InvalidResource { field: field(), reason: "must be a file name (no slashes)".into() });
+            return Err(CgroupError::InvalidResource {
+                field: field(),
+                reason: "must be a file name (no slashes)".into(),
+            });
         }
-        let lines: Vec<&str> = if value.is_empty() { vec![""] } else { value.lines().filter(|l| !l.is_empty()).collect() };
+        let lines: Vec<&str> = if value.is_empty() {
+            vec![""]
+        } else {
+            value.lines().filter(|l| !l.is_empty()).collect()
+        };
         for line in lines {
             if let Err(e) = fs::try_write(dir, key, line) {
-                if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied) {
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+                ) {
                     let Some((controller, _)) = key.split_once('.') else {
-                        return Err(CgroupError::InvalidResource { field: field(), reason: "must be in the form CONTROLLER.PARAMETER".into() });
-                    };
-                    let available = fs::read_optional(dir, "cgroup.controllers")?.unwrap_or_default();
-                    if controller != "cgroup" && !available.split_whitespace().any(|c| c == controller) {
                         return Err(CgroupError::InvalidResource {
                             field: field(),
-                            reason: format!("can't be set: controller {controller:?} not available in {}", dir.display()),
+                            reason: "must be in the form CONTROLLER.PARAMETER".into(),
+                        });
+                    };
+                    let available =
+                        fs::read_optional(dir, "cgroup.controllers")?.unwrap_or_default();
+                    if controller != "cgroup"
+                        && !available.split_whitespace().any(|c| c == controller)
+                    {
+                        return Err(CgroupError::InvalidResource {
+                            field: field(),
+                            reason: format!(
+                                "can't be set: controller {controller:?} not available in {}",
+                                dir.display()
+                            ),
                         });
                     }
                 }
