@@ -155,6 +155,10 @@ pub enum CgroupError {
     },
     #[error("parsing {path}: {reason}")]
     Parse { path: PathBuf, reason: String },
+    #[error("linux.cgroupsPath {path:?} names {what}")]
+    PathIsParent { path: PathBuf, what: &'static str },
+    #[error("container id {id:?} cannot name a cgroup (empty, '.', '..' or containing '/')")]
+    InvalidId { id: String },
     #[error("linux.cgroupsPath {path:?}: '..' escapes {base}")]
     PathEscapes { path: PathBuf, base: String },
     #[error("linux.cgroupsPath {path:?} is relative, but {file} names no cgroup of ours for the {hierarchy} hierarchy")]
@@ -182,6 +186,8 @@ pub enum CgroupError {
         usage: u64,
         peak: u64,
     },
+    #[error("{path} does not match linux.resources.devices after writing the rules")]
+    DevicesMismatch { path: PathBuf },
     #[error("{path} did not reach {wanted} (last read {last:?})")]
     FreezeTimeout {
         path: PathBuf,

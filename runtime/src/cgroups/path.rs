@@ -79,12 +79,22 @@ pub(super) fn resolve(
     id: &str,
 ) -> Result<CgroupsPath, CgroupError> {
     let (spec, relative) = match spec_path {
-        None => (PathBuf::from("/husk").join(id), false),
-        Some(p) if p.as_os_str().is_empty() => (PathBuf::from("/husk").join(id), false),
-        Some(p) => (p.to_path_buf(), !p.is_absolute()),
+        Some(p) if !p.as_os_str().is_empty() => (p.to_path_buf(), !p.is_absolute()),
+        _ => {
+            if id.is_empty() || id == "." || id == ".." || id.contains('/') {
+                return Err(CgroupError::InvalidId { id: id.to_string() });
+            }
+            (PathBuf::from("/husk").join(id), false)
+        }
     };
     if !relative {
         let path = clean(&spec, &spec, "the cgroup root")?;
+        if path == Path::new("/") {
+            return Err(CgroupError::PathIsParent {
+                path: spec,
+                what: "the root cgroup",
+            });
+        }
         return Ok(CgroupsPath {
             hierarchy,
             path,
@@ -95,6 +105,12 @@ pub(super) fn resolve(
     // per hierarchy. The relative part must not climb out of it.
     let rel = clean(&spec, &spec, "the calling process's own cgroup")?;
     let rel = rel.strip_prefix("/").unwrap_or(&rel).to_path_buf();
+    if rel.as_os_str().is_empty() {
+        return Err(CgroupError::PathIsParent {
+            path: spec,
+            what: "the calling process's own cgroup",
+        });
+    }
     let file = host.proc_root.join("self/cgroup");
     let own = own_cgroups(host)?;
     match hierarchy {
@@ -287,6 +303,24 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("own cgroup"), "{err}");
+    }
+
+    #[test]
+    fn paths_naming_the_root_or_our_own_cgroup_are_rejected() {
+        let (_t, host) = host_with(HYBRID_SELF);
+        let err = resolve(&host, Hierarchy::V1, Some(Path::new("/a/..")), "x").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "linux.cgroupsPath \"/a/..\" names the root cgroup"
+        );
+        let err = resolve(&host, Hierarchy::V1, Some(Path::new("./")), "x").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("names the calling process's own cgroup"),
+            "{err}"
+        );
+        let err = resolve(&host, Hierarchy::V1, None, "..").unwrap_err();
+        assert!(err.to_string().contains("container id \"..\""), "{err}");
     }
 
     #[test]

@@ -32,6 +32,27 @@ pub(super) fn apply_devices(m: &V1Manager, rules: &[LinuxDeviceCgroup]) -> Resul
         };
         fs::write(dir, file, &rule.cgroup_string())?;
     }
+    // Final safety check, as runc does (and, like runc, not in unit tests, whose fake
+    // devices.list is a plain file the writes above do not change): an allow-list must now
+    // be exactly the target; an allow-all cgroup can only be checked for its mode.
+    #[cfg(not(test))]
+    {
+        let after = fs::read(dir, "devices.list")?;
+        let after = Emulator::from_list(&after).map_err(|reason| CgroupError::Parse {
+            path: dir.join("devices.list"),
+            reason,
+        })?;
+        let matches = if target.default_allow {
+            after.default_allow
+        } else {
+            after == target
+        };
+        if !matches {
+            return Err(CgroupError::DevicesMismatch {
+                path: dir.join("devices.list"),
+            });
+        }
+    }
     Ok(())
 }
 
