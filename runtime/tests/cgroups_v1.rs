@@ -177,7 +177,9 @@ fn v1_container_cgroup_lifecycle_on_the_real_kernel() {
     let mut mem = LinuxMemoryBuilder::default()
         .limit(64 << 20)
         .swappiness(30u64)
-        .disable_oom_killer(false);
+        .reservation(32 << 20)
+        .kernel_tcp(16 << 20)
+        .disable_oom_killer(true);
     if with_swap {
         mem = mem.swap(128 << 20);
     }
@@ -189,6 +191,8 @@ fn v1_container_cgroup_lifecycle_on_the_real_kernel() {
                 .shares(512u64)
                 .quota(50000)
                 .period(100000u64)
+                .burst(1000u64)
+                .idle(0)
                 .cpus("0")
                 .mems("0")
                 .build()
@@ -221,12 +225,26 @@ fn v1_container_cgroup_lifecycle_on_the_real_kernel() {
         );
     }
     assert_eq!(read(&memory, "memory.swappiness"), "30");
+    assert_eq!(
+        read(&memory, "memory.soft_limit_in_bytes"),
+        (32u64 << 20).to_string()
+    );
+    if memory.join("memory.kmem.tcp.limit_in_bytes").exists() {
+        assert_eq!(
+            read(&memory, "memory.kmem.tcp.limit_in_bytes"),
+            (16u64 << 20).to_string()
+        );
+    }
+    assert!(read(&memory, "memory.oom_control").contains("oom_kill_disable 1"));
     let pids = dir_of("pids").unwrap();
     assert_eq!(read(&pids, "pids.max"), "32");
     let cpu = dir_of("cpu").unwrap();
     assert_eq!(read(&cpu, "cpu.cfs_quota_us"), "50000");
     assert_eq!(read(&cpu, "cpu.cfs_period_us"), "100000");
     assert_eq!(read(&cpu, "cpu.shares"), "512");
+    if cpu.join("cpu.cfs_burst_us").exists() {
+        assert_eq!(read(&cpu, "cpu.cfs_burst_us"), "1000");
+    }
     assert_eq!(read(&cpuset, "cpuset.cpus"), "0");
     assert_eq!(read(&cpuset, "cpuset.mems"), "0");
     let blkio = dir_of("blkio").unwrap();
@@ -247,6 +265,42 @@ fn v1_container_cgroup_lifecycle_on_the_real_kernel() {
         !devices.lines().any(|l| l.starts_with("a ")),
         "deny-all did not take: {devices}"
     );
+
+    // Updates must keep memsw >= limit at every step, or the kernel refuses the write:
+    // shrinking lowers the limit first, growing raises memsw first.
+    if with_swap {
+        for (limit, swap) in [(32i64 << 20, 48i64 << 20), (256 << 20, 512 << 20)] {
+            let update = LinuxResourcesBuilder::default()
+                .memory(
+                    LinuxMemoryBuilder::default()
+                        .limit(limit)
+                        .swap(swap)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap();
+            m.apply(&update).unwrap();
+            assert_eq!(read(&memory, "memory.limit_in_bytes"), limit.to_string());
+            assert_eq!(
+                read(&memory, "memory.memsw.limit_in_bytes"),
+                swap.to_string()
+            );
+        }
+        let restore = LinuxResourcesBuilder::default()
+            .memory(
+                LinuxMemoryBuilder::default()
+                    .limit(64 << 20)
+                    .swap(128 << 20)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        m.apply(&restore).unwrap();
+    }
+    // Re-applying the same device rules writes nothing disruptive and still verifies.
+    m.apply(&resources).unwrap();
 
     // blkio weight: this kernel may have neither CFQ's nor BFQ's weight file.
     let weight = LinuxResourcesBuilder::default()
