@@ -833,3 +833,35 @@ fn stats_read_v1_counters_in_runcs_json_shape() {
     );
     assert_eq!(m.oom_kill_count().unwrap(), 3);
 }
+
+#[test]
+fn a_host_without_v1_hierarchies_is_reported_with_the_file_read() {
+    let f = Fake::new(&[], &[]);
+    let path = CgroupsPath {
+        hierarchy: Hierarchy::V1,
+        path: "/husk/t".into(),
+        v1_paths: BTreeMap::new(),
+    };
+    let err = open(&f.host, &path).unwrap_err().to_string();
+    assert!(
+        err.starts_with("no cgroup v1 hierarchy is mounted under")
+            && err.contains("self/mountinfo"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_failed_rmdir_names_the_directory() {
+    // A plain file keeps the fake directory non-empty, as a live task keeps a real cgroup busy.
+    let f = Fake::new(MOUNTS, &[("memory/stuck", "")]);
+    let err = f.manager().destroy().unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "removing cgroup directory {}",
+            f.host.cgroup_root.join("memory/husk/t").display()
+        )
+    );
+    // The other hierarchies were still cleaned up.
+    assert!(!f.host.cgroup_root.join("pids/husk/t").exists());
+}
