@@ -61,18 +61,14 @@ impl Drop for Guard {
         let _ = self.manager.freeze(FreezerState::Thawed);
         self.kill_child();
         let _ = self.manager.destroy();
+        // Only our unique parent: the shared /husk-test may be in use by other tests.
         for p in &self.parents {
             rmdir_retrying(p);
-            // The shared /husk-test parent goes too when no other test is using it.
-            if let Some(top) = p.parent() {
-                rmdir_retrying(top);
-            }
         }
     }
 }
 
-/// rmdir, retrying briefly while the kernel still reports the cgroup busy; gives up quietly
-/// (another test may still be using a shared parent).
+/// rmdir, retrying briefly while the kernel still reports the cgroup busy.
 fn rmdir_retrying(dir: &Path) {
     for _ in 0..50 {
         match std::fs::remove_dir(dir) {
@@ -389,8 +385,8 @@ fn v1_container_cgroup_lifecycle_on_the_real_kernel() {
     for h in &hierarchies {
         assert!(!h.host_dir.exists(), "{} left behind", h.host_dir.display());
         let parent = h.host_dir.parent().unwrap();
-        std::fs::remove_dir(parent).unwrap();
-        assert!(!parent.exists());
+        rmdir_retrying(parent);
+        assert!(!parent.exists(), "{} left behind", parent.display());
     }
 }
 
@@ -438,6 +434,11 @@ fn a_cgroup_with_nested_children_is_destroyed_whole() {
     guard.kill_child();
     guard.manager.destroy().unwrap();
     assert!(!pids_dir.exists());
+    let parents = guard.parents.clone();
+    drop(guard);
+    for p in parents {
+        assert!(!p.exists(), "{} left behind", p.display());
+    }
 }
 
 /// The v2 device filter, exercised for real on the hybrid host's cgroup2 tree: device access
@@ -527,4 +528,9 @@ fn v2_device_filter_denies_devices_on_the_hybrid_cgroup2_tree() {
 
     guard.manager.destroy().unwrap();
     assert!(!host_dir.exists());
+    drop(guard);
+    assert!(
+        !host_dir.parent().unwrap().exists(),
+        "/husk-test/<unique> left behind in the cgroup2 tree"
+    );
 }
