@@ -87,7 +87,12 @@ impl Sets {
         set(CapSet::Effective, "effective", &self.effective)?;
         caps::clear(None, CapSet::Ambient).map_err(|source| CapabilityError::Set { set: "ambient", source })?;
         for cap in &self.ambient {
-            caps::raise(None, CapSet::Ambient, *cap).map_err(|source| CapabilityError::Set { set: "ambient", source })?;
+            // The kernel only allows an ambient capability that is also permitted and
+            // inheritable; runc warns and goes on (its default spec lists ambient caps with no
+            // inheritable set), so an impossible ambient cap is skipped, not fatal.
+            if self.permitted.contains(cap) && self.inheritable.contains(cap) {
+                caps::raise(None, CapSet::Ambient, *cap).map_err(|source| CapabilityError::Set { set: "ambient", source })?;
+            }
         }
         Ok(())
     }
