@@ -30,6 +30,8 @@ const ARGV_ENV: &str = "HUSK_SECCOMP_ARGV";
 /// Set: the child keeps the listener across exec and prints its number instead of sending it.
 const INHERIT_ENV: &str = "HUSK_SECCOMP_INHERIT_LISTENER";
 const LISTENER_LINE: &str = "listener-fd=";
+/// Set: the child drops CAP_SYS_ADMIN and skips no_new_privs, then reports the load error.
+const UNPRIVILEGED_ENV: &str = "HUSK_SECCOMP_UNPRIVILEGED";
 const BUSYBOX: &str = "/bin/busybox";
 
 /// In the child role (env set by [`spawn_confined`]): load the profile and exec busybox.
@@ -40,6 +42,20 @@ fn play_child_if_asked() {
     let profile: Value = serde_json::from_str(&env::var(PROFILE_ENV).unwrap()).unwrap();
     let argv: Vec<String> = serde_json::from_str(&env::var(ARGV_ENV).unwrap()).unwrap();
     let program = compile_json(&profile).expect("child: profile compiles");
+    if env::var_os(UNPRIVILEGED_ENV).is_some() {
+        caps::drop(
+            None,
+            caps::CapSet::Effective,
+            caps::Capability::CAP_SYS_ADMIN,
+        )
+        .unwrap();
+        let err = program
+            .load()
+            .expect_err("child: load needs NNP or CAP_SYS_ADMIN");
+        let source = std::error::Error::source(&err).map(ToString::to_string);
+        eprintln!("{err}: {}", source.unwrap_or_default());
+        std::process::exit(3);
+    }
     nix::sys::prctl::set_no_new_privs().expect("child: no_new_privs");
     let listener = program.load().expect("child: seccomp filter loads");
     assert_eq!(listener.is_some(), program.uses_notify);
@@ -419,4 +435,25 @@ fn parent_fetches_the_listener_with_pidfd_getfd_and_spoofs_success() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     assert!(!target.exists());
+}
+
+#[test]
+fn load_without_no_new_privs_needs_cap_sys_admin() {
+    play_child_if_asked();
+    let profile = mkdir_profile(json!({"action": "SCMP_ACT_ERRNO"}));
+    let out = confined_command(
+        "load_without_no_new_privs_needs_cap_sys_admin",
+        &profile,
+        &["true"],
+    )
+    .env(UNPRIVILEGED_ENV, "1")
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(3), "stderr: {}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("loading the filter: seccomp(SECCOMP_SET_MODE_FILTER, flags 0x0): EACCES"),
+        "stderr: {}",
+        stderr(&out)
+    );
 }

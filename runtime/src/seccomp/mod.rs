@@ -10,10 +10,12 @@
 //!   the listed ones, one rule per syscall name), export it as BPF and prepend runc's -ENOSYS
 //!   stub (see `enosys`). Syscall names libseccomp does not know are skipped, as are rules whose
 //!   action equals the default action, exactly like runc.
-//! * [`Program::load`] runs in the child as the last step before exec (init.rs orders it): one
-//!   seccomp(2) call, no allocation. It needs no_new_privs **or** `CAP_SYS_ADMIN` in the
-//!   child's user namespace; it does not set no_new_privs itself (init does that when
-//!   `process.noNewPrivileges` asks). It returns the notify listener when the profile uses
+//! * [`Program::load`] runs in the child (init.rs orders it): one seccomp(2) call, no
+//!   allocation. The kernel requires no_new_privs **or** `CAP_SYS_ADMIN` in the child's user
+//!   namespace (else `EACCES`); load does not set no_new_privs itself (init does that when
+//!   `process.noNewPrivileges` asks). Hence runc's two timings: with noNewPrivileges, load as
+//!   late as possible, right before exec; without it, load *before* capabilities are dropped
+//!   and the user switched. It returns the notify listener when the profile uses
 //!   `SCMP_ACT_NOTIFY` (the program then carries `SECCOMP_FILTER_FLAG_NEW_LISTENER`).
 //!   The listener is close-on-exec: init must hand it to the parent before exec; the parent can
 //!   copy it with [`crate::sys::seccomp::fetch_listener_fd`] (pidfd_getfd, as runc does).
@@ -164,8 +166,8 @@ pub fn compile_json(linux_seccomp: &serde_json::Value) -> Result<Program, Seccom
 }
 
 impl Program {
-    /// Installs the filter on the calling thread (call it last before exec). Requires
-    /// no_new_privs or `CAP_SYS_ADMIN`. Returns the close-on-exec notify listener when the
+    /// Installs the filter on the calling thread. Requires no_new_privs or `CAP_SYS_ADMIN`
+    /// (see the module docs for when init should call it). Returns the close-on-exec notify listener when the
     /// profile uses `SCMP_ACT_NOTIFY`. Does not allocate.
     pub fn load(&self) -> Result<Option<OwnedFd>, SeccompError> {
         let flags = if self.uses_notify {

@@ -480,3 +480,19 @@ fn container_process_state_has_runcs_fields() {
     p.listener_metadata = None;
     assert!(process_state(&p, 42, &state).get("metadata").is_none());
 }
+
+#[test]
+fn send_listener_fd_names_the_listener_path_it_cannot_reach() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-agent.sock");
+    let p = compile_ok(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": path,
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}),
+    );
+    let fd: OwnedFd = std::fs::File::open("/dev/null").unwrap().into();
+    let err = send_listener_fd(&p, &fd, 1, &json!({})).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("connecting to the seccomp agent at linux.seccomp.listenerPath {path:?}")
+    );
+}
