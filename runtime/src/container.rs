@@ -61,6 +61,8 @@ pub enum ContainerError {
     WrongStatus { id: String, status: Status, wanted: &'static str },
     #[error("container not running")]
     NotRunning,
+    #[error("invalid linux.resources update: {0}")]
+    Resources(String),
     #[error("send signal {signal} to pid {pid}")]
     Kill { signal: i32, pid: i32, #[source] source: nix::errno::Errno },
     #[error("container init (pid {0}) exited before start")]

@@ -3,14 +3,18 @@
 
 mod create;
 mod delete;
+mod events;
 mod exec;
 mod features;
 mod kill;
 mod list;
+mod pause;
+mod ps;
 mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use std::path::PathBuf;
 
@@ -65,6 +69,11 @@ enum Command {
     List(list::Args),
     Spec(spec::Args),
     Features(features::Args),
+    Pause(pause::PauseArgs),
+    Resume(pause::ResumeArgs),
+    Ps(ps::Args),
+    Update(update::Args),
+    Events(events::Args),
 }
 
 pub struct Globals {
@@ -134,6 +143,11 @@ fn run_command(cli: Cli) -> anyhow::Result<i32> {
         Command::List(a) => list::run(&g, a),
         Command::Spec(a) => spec::run(a),
         Command::Features(a) => features::run(a),
+        Command::Pause(a) => pause::pause(&g, a),
+        Command::Resume(a) => pause::resume(&g, a),
+        Command::Ps(a) => ps::run(&g, a),
+        Command::Update(a) => update::run(&g, a),
+        Command::Events(a) => events::run(&g, a),
     }
 }
 
