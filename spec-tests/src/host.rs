@@ -11,7 +11,10 @@ pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 /// Existing `/sys/fs/cgroup/<hierarchy>/husk-test/<id>` directories.
 pub fn test_cgroups(id: &str) -> Vec<PathBuf> {
-    assert!(!id.is_empty() && !id.contains('/') && id != "." && id != "..", "bad id {id:?}");
+    // Ids that can't name a single directory under /husk-test own no cgroup.
+    if id.is_empty() || id.contains('/') || id == "." || id == ".." {
+        return Vec::new();
+    }
     let Ok(entries) = fs::read_dir(CGROUP_ROOT) else { return Vec::new() };
     let mut found: Vec<PathBuf> = entries
         .flatten()
