@@ -20,12 +20,21 @@ pub struct ConsoleSocket {
 impl ConsoleSocket {
     /// Binds the socket and starts waiting (up to `timeout`) for one sender.
     pub fn listen(timeout: Duration) -> ConsoleSocket {
-        let dir = tempfile::Builder::new().prefix("husk-console-").tempdir().expect("tmp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("husk-console-")
+            .tempdir()
+            .expect("tmp dir");
         let path = dir.path().join("console.sock");
         let listener = UnixListener::bind(&path).expect("bind console socket");
-        listener.set_nonblocking(true).expect("nonblocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
         let receiver = std::thread::spawn(move || receive_master(&listener, timeout));
-        ConsoleSocket { _dir: dir, path, receiver: Some(receiver) }
+        ConsoleSocket {
+            _dir: dir,
+            path,
+            receiver: Some(receiver),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -57,12 +66,19 @@ fn receive_master(listener: &UnixListener, timeout: Duration) -> Result<OwnedFd,
         }
     };
     stream.set_nonblocking(false).map_err(|e| e.to_string())?;
-    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
     let mut buf = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
-        .map_err(|e| format!("recvmsg on console socket: {e}"))?;
+    let msg = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| format!("recvmsg on console socket: {e}"))?;
     for c in msg.cmsgs().map_err(|e| e.to_string())? {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(&fd) = fds.first() {

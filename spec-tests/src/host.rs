@@ -15,7 +15,9 @@ pub fn test_cgroups(id: &str) -> Vec<PathBuf> {
     if id.is_empty() || id.contains('/') || id == "." || id == ".." {
         return Vec::new();
     }
-    let Ok(entries) = fs::read_dir(CGROUP_ROOT) else { return Vec::new() };
+    let Ok(entries) = fs::read_dir(CGROUP_ROOT) else {
+        return Vec::new();
+    };
     let mut found: Vec<PathBuf> = entries
         .flatten()
         .map(|e| e.path().join("husk-test").join(id))
@@ -53,7 +55,9 @@ fn rmdir_tree(dir: &Path) -> bool {
 }
 
 fn kill_cgroup_members(dir: &Path) {
-    let Ok(procs) = fs::read_to_string(dir.join("cgroup.procs")) else { return };
+    let Ok(procs) = fs::read_to_string(dir.join("cgroup.procs")) else {
+        return;
+    };
     for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
         if pid > 1 {
             let _ = nix::sys::signal::kill(
@@ -95,7 +99,12 @@ fn unescape_octal(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
             let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
             out.push(v);
             i += 4;
@@ -134,7 +143,9 @@ pub fn ns_link(pid: &str, ns: &str) -> String {
 
 /// Pids of processes whose cwd or root lies inside `dir`.
 pub fn processes_inside(dir: &Path) -> Vec<i32> {
-    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())

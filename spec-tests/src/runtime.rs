@@ -18,16 +18,22 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The runtime binary under test: `$HUSK_BIN`, else `target/release/husk`,
 /// else `target/debug/husk` of this workspace.
 pub fn runtime_binary() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     if let Some(bin) = std::env::var_os("HUSK_BIN") {
         let bin = PathBuf::from(bin);
-        assert!(bin.is_file(), "HUSK_BIN={} is not a file", bin.display());
-        return bin;
+        // cargo runs tests from the package dir; a relative HUSK_BIN (as a
+        // Makefile at the workspace root would pass) may mean either.
+        let found = [bin.clone(), workspace.join(&bin)]
+            .into_iter()
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| panic!("HUSK_BIN={} is not a file", bin.display()));
+        return found.canonicalize().unwrap_or(found);
     }
-    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
+    let target = workspace.join("target");
     for profile in ["release", "debug"] {
         let candidate = target.join(profile).join("husk");
         if candidate.is_file() {
-            return candidate;
+            return candidate.canonicalize().unwrap_or(candidate);
         }
     }
     panic!(
@@ -86,7 +92,10 @@ impl Output {
     pub fn failed(self, what: &str) -> Output {
         assert!(!self.timed_out, "{what} hung: {self:#?}");
         assert!(self.code != 0, "{what} unexpectedly succeeded: {self:#?}");
-        assert!(!self.stderr.contains("panicked"), "{what} panicked: {self:#?}");
+        assert!(
+            !self.stderr.contains("panicked"),
+            "{what} panicked: {self:#?}"
+        );
         self
     }
 }
@@ -119,8 +128,14 @@ impl Runtime {
     pub fn new() -> Runtime {
         Runtime {
             bin: runtime_binary(),
-            root: tempfile::Builder::new().prefix("husk-root-").tempdir().expect("root dir"),
-            scratch: tempfile::Builder::new().prefix("husk-out-").tempdir().expect("out dir"),
+            root: tempfile::Builder::new()
+                .prefix("husk-root-")
+                .tempdir()
+                .expect("root dir"),
+            scratch: tempfile::Builder::new()
+                .prefix("husk-out-")
+                .tempdir()
+                .expect("out dir"),
         }
     }
 
@@ -152,16 +167,20 @@ impl Runtime {
         if let Some(log) = opts.log {
             command.arg("--log").arg(log).args(["--log-format", "json"]);
         }
-        command.args(args).stdin(Stdio::null()).stdout(out).stderr(err);
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
         if let Some(cwd) = opts.cwd {
             command.current_dir(cwd);
         }
-        if let Some(mut hook) = opts.pre_exec {
+        if let Some(hook) = opts.pre_exec {
             use std::os::unix::process::CommandExt;
             // SAFETY: the hooks tests pass only call async-signal-safe
             // functions (dup2/fcntl) between fork and exec.
             unsafe {
-                command.pre_exec(move || hook());
+                command.pre_exec(hook);
             }
         }
         let mut child = command
@@ -181,7 +200,9 @@ impl Runtime {
             std::thread::sleep(Duration::from_millis(5));
         };
         use std::os::unix::process::ExitStatusExt;
-        let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+        let code = status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
         let read = |p: &Path| {
             let mut s = String::new();
             if let Ok(mut f) = fs::File::open(p) {
@@ -192,7 +213,12 @@ impl Runtime {
             let _ = fs::remove_file(p);
             s
         };
-        Output { code, stdout: read(&out_path), stderr: read(&err_path), timed_out }
+        Output {
+            code,
+            stdout: read(&out_path),
+            stderr: read(&err_path),
+            timed_out,
+        }
     }
 
     /// A guard for a container with the bundle's id; writes the bundle's
@@ -278,12 +304,17 @@ impl Container<'_> {
     }
 
     pub fn status(&self) -> String {
-        self.state_json()["status"].as_str().unwrap_or_default().to_string()
+        self.state_json()["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// The init pid from `state`.
     pub fn pid(&self) -> i32 {
-        let pid = self.state_json()["pid"].as_i64().expect("state has a numeric pid");
+        let pid = self.state_json()["pid"]
+            .as_i64()
+            .expect("state has a numeric pid");
         i32::try_from(pid).expect("pid fits i32")
     }
 
@@ -299,8 +330,16 @@ impl Container<'_> {
         self.rt.cmd(&["delete", "--force", &self.id])
     }
 
+    /// `exec <id> <args...>`.
     pub fn exec(&self, args: &[&str]) -> Output {
-        let mut full = vec!["exec", &self.id];
+        self.exec_with(&[], args)
+    }
+
+    /// `exec <flags...> <id> <args...>`.
+    pub fn exec_with(&self, flags: &[&str], args: &[&str]) -> Output {
+        let mut full = vec!["exec"];
+        full.extend_from_slice(flags);
+        full.push(&self.id);
         full.extend_from_slice(args);
         self.rt.cmd(&full)
     }
@@ -314,7 +353,11 @@ impl Container<'_> {
             if now == status {
                 return;
             }
-            assert!(Instant::now() < deadline, "container {} stayed {now}, not {status}", self.id);
+            assert!(
+                Instant::now() < deadline,
+                "container {} stayed {now}, not {status}",
+                self.id
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -329,7 +372,10 @@ impl Drop for Container<'_> {
     fn drop(&mut self) {
         let _ = self.rt.cmd_with(
             &["delete", "--force", &self.id],
-            Opts { timeout: Some(Duration::from_secs(10)), ..Opts::default() },
+            Opts {
+                timeout: Some(Duration::from_secs(10)),
+                ..Opts::default()
+            },
         );
         host::remove_test_cgroups(&self.id);
     }

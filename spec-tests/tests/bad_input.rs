@@ -54,47 +54,97 @@ fn check(setup: impl FnOnce(&mut Bundle), action: Action, expect: &str) {
     setup(&mut b);
     b.save();
 
-    let root_before: BTreeSet<_> = fs::read_dir(rt.root()).unwrap().flatten().map(|e| e.file_name()).collect();
+    let root_before: BTreeSet<_> = fs::read_dir(rt.root())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
     let cgroups_before = test_cgroups(&id);
     let procs_before: BTreeSet<i32> = processes_inside(b.path()).into_iter().collect();
     let mounts_before = host_mountpoints();
 
     let args: Vec<String> = match &action {
-        Action::Create | Action::CreateTwice => vec!["create".into(), "--bundle".into(), bundle.clone(), id.clone()],
-        Action::CreateId(other) => vec!["create".into(), "--bundle".into(), bundle.clone(), (*other).into()],
-        Action::CreateBundle(path) => vec!["create".into(), "--bundle".into(), (*path).into(), id.clone()],
+        Action::Create | Action::CreateTwice => vec![
+            "create".into(),
+            "--bundle".into(),
+            bundle.clone(),
+            id.clone(),
+        ],
+        Action::CreateId(other) => vec![
+            "create".into(),
+            "--bundle".into(),
+            bundle.clone(),
+            (*other).into(),
+        ],
+        Action::CreateBundle(path) => vec![
+            "create".into(),
+            "--bundle".into(),
+            (*path).into(),
+            id.clone(),
+        ],
         Action::KillWith(sig) => vec!["kill".into(), id.clone(), (*sig).into()],
         Action::OnMissing(cmd) => vec![(*cmd).into(), format!("{id}-missing")],
     };
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     // Guard whatever the bad command might have created under this id.
-    let _guard = if pre.is_empty() { Some(rt.container_with_id(&b, &id)) } else { None };
+    let _guard = if pre.is_empty() {
+        Some(rt.container_with_id(&b, &id))
+    } else {
+        None
+    };
     let out = rt
-        .cmd_with(&argv, Opts { log: Some(&log), ..Opts::default() })
+        .cmd_with(
+            &argv,
+            Opts {
+                log: Some(&log),
+                ..Opts::default()
+            },
+        )
         .failed(&format!("{argv:?}"));
 
     let log_text = fs::read_to_string(&log).unwrap_or_default();
     let last_error = log_text
         .lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["level"] == "error")
-        .last()
-        .unwrap_or_else(|| panic!("no \"level\":\"error\" line in the JSON log:\n{log_text}\n{out:#?}"));
+        .find(|v| v["level"] == "error")
+        .unwrap_or_else(|| {
+            panic!("no \"level\":\"error\" line in the JSON log:\n{log_text}\n{out:#?}")
+        });
     if strict_messages() {
         let want = expect.to_lowercase();
-        assert!(out.stderr.to_lowercase().contains(&want), "stderr should mention {expect:?}: {out:#?}");
-        let msg = last_error["msg"].as_str().unwrap_or_default().to_lowercase();
-        assert!(msg.contains(&want), "last log error should mention {expect:?}: {last_error}");
+        assert!(
+            out.stderr.to_lowercase().contains(&want),
+            "stderr should mention {expect:?}: {out:#?}"
+        );
+        let msg = last_error["msg"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase();
+        assert!(
+            msg.contains(&want),
+            "last log error should mention {expect:?}: {last_error}"
+        );
     }
-    assert!(!log_text.contains("panicked"), "log shows a panic: {log_text}");
+    assert!(
+        !log_text.contains("panicked"),
+        "log shows a panic: {log_text}"
+    );
 
-    let root_after: BTreeSet<_> = fs::read_dir(rt.root()).unwrap().flatten().map(|e| e.file_name()).collect();
+    let root_after: BTreeSet<_> = fs::read_dir(rt.root())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
     assert_eq!(root_after, root_before, "state left under --root");
     assert_eq!(test_cgroups(&id), cgroups_before, "cgroup dirs left behind");
     let leaked = new_mounts_mentioning(&mounts_before, &[&bundle, &id]);
     assert!(leaked.is_empty(), "host mounts left behind: {leaked:?}");
     let procs_after: BTreeSet<i32> = processes_inside(b.path()).into_iter().collect();
-    assert!(procs_after.is_subset(&procs_before), "processes left in the bundle: {procs_after:?}");
+    assert!(
+        procs_after.is_subset(&procs_before),
+        "processes left in the bundle: {procs_after:?}"
+    );
 }
 
 macro_rules! bad_input {

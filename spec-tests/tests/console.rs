@@ -12,7 +12,8 @@ fn console_socket_receives_a_pty_master_carrying_the_output() {
     let rt = Runtime::new();
     let c = rt.container(&b);
     let mut sock = ConsoleSocket::listen(Duration::from_secs(20));
-    c.create_with(&["--console-socket", sock.path().to_str().unwrap()]).ok("create with console");
+    c.create_with(&["--console-socket", sock.path().to_str().unwrap()])
+        .ok("create with console");
     let master = sock.master().expect("pty master received");
     c.start().ok("start");
     let out = read_master(master, "hello-from-tty", Duration::from_secs(10));
@@ -22,11 +23,13 @@ fn console_socket_receives_a_pty_master_carrying_the_output() {
 #[test]
 fn the_container_sees_a_terminal_on_stdio() {
     let mut b = Bundle::busybox();
-    b.terminal(true).sh("test -t 0 && test -t 1 && echo is-a-tty; readlink /proc/self/fd/1; sleep 1");
+    b.terminal(true)
+        .sh("test -t 0 && test -t 1 && echo is-a-tty; readlink /proc/self/fd/1; sleep 1");
     let rt = Runtime::new();
     let c = rt.container(&b);
     let mut sock = ConsoleSocket::listen(Duration::from_secs(20));
-    c.create_with(&["--console-socket", sock.path().to_str().unwrap()]).ok("create with console");
+    c.create_with(&["--console-socket", sock.path().to_str().unwrap()])
+        .ok("create with console");
     let master = sock.master().expect("pty master received");
     c.start().ok("start");
     let out = read_master(master, "/dev/", Duration::from_secs(10));
@@ -41,7 +44,8 @@ fn input_written_to_the_master_reaches_the_container() {
     let rt = Runtime::new();
     let c = rt.container(&b);
     let mut sock = ConsoleSocket::listen(Duration::from_secs(20));
-    c.create_with(&["--console-socket", sock.path().to_str().unwrap()]).ok("create with console");
+    c.create_with(&["--console-socket", sock.path().to_str().unwrap()])
+        .ok("create with console");
     let master = sock.master().expect("pty master received");
     c.start().ok("start");
     let mut file = std::fs::File::from(master.try_clone().unwrap());
@@ -56,8 +60,13 @@ fn terminal_without_console_socket_fails_create_clearly() {
     b.terminal(true).args(&["true"]);
     let rt = Runtime::new();
     let c = rt.container(&b);
-    let out = c.create().failed("create with terminal but no console socket");
-    assert!(out.stderr.contains("console"), "error should mention the console socket: {out:#?}");
+    let out = c
+        .create()
+        .failed("create with terminal but no console socket");
+    assert!(
+        out.stderr.contains("console"),
+        "error should mention the console socket: {out:#?}"
+    );
     assert!(!c.state_dir_exists());
     assert!(spec_tests::host::test_cgroups(&c.id).is_empty());
 }

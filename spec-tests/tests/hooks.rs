@@ -6,8 +6,14 @@ use spec_tests::{Bundle, Runtime};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-const KINDS: [&str; 6] =
-    ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"];
+const KINDS: [&str; 6] = [
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+];
 
 /// A hook that appends its name to `<dir>/order` and saves its stdin as
 /// `<dir>/<name>.json`. `dir` is tried as `/hooklog` first (the bind mount
@@ -42,7 +48,8 @@ fn wait_for_file(p: &Path) {
 
 fn read_state(log: &Path, kind: &str) -> Value {
     let p = log.join(format!("{kind}.json"));
-    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{kind} hook did not run ({e})"));
+    let text =
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{kind} hook did not run ({e})"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{kind} stdin is not JSON ({e}): {text}"))
 }
 
@@ -59,7 +66,10 @@ fn create_runs_prestart_create_runtime_and_create_container_in_order() {
         order.starts_with("prestart\ncreateRuntime\ncreateContainer\n"),
         "hooks run by create: {order:?}"
     );
-    assert!(!order.contains("startContainer"), "startContainer ran before start: {order:?}");
+    assert!(
+        !order.contains("startContainer"),
+        "startContainer ran before start: {order:?}"
+    );
 }
 
 /// The spec's order. runc 1.1 deviates (runc#1710, fixed by runc PR #5186): it runs poststart hooks during
@@ -73,7 +83,11 @@ fn all_hook_kinds_run_in_lifecycle_order() {
     let c = rt.container(&b);
     c.create().ok("create");
     let order = || std::fs::read_to_string(log.path().join("order")).unwrap_or_default();
-    assert_eq!(order(), "prestart\ncreateRuntime\ncreateContainer\n", "hooks run by create");
+    assert_eq!(
+        order(),
+        "prestart\ncreateRuntime\ncreateContainer\n",
+        "hooks run by create"
+    );
     c.start().ok("start");
     wait_for_file(&log.path().join("poststart.json"));
     assert_eq!(
@@ -85,7 +99,11 @@ fn all_hook_kinds_run_in_lifecycle_order() {
     c.kill("KILL").ok("kill");
     c.wait_for_status("stopped", Duration::from_secs(5));
     c.delete().ok("delete");
-    assert_eq!(order().lines().collect::<Vec<_>>(), KINDS, "all hooks in order");
+    assert_eq!(
+        order().lines().collect::<Vec<_>>(),
+        KINDS,
+        "all hooks in order"
+    );
 }
 
 #[test]
@@ -99,14 +117,21 @@ fn hooks_receive_the_container_state_on_stdin() {
     for kind in KINDS {
         let state = read_state(log.path(), kind);
         assert_eq!(state["id"], b.id.as_str(), "{kind}: {state}");
-        assert_eq!(state["bundle"], b.path().to_str().unwrap(), "{kind}: {state}");
+        assert_eq!(
+            state["bundle"],
+            b.path().to_str().unwrap(),
+            "{kind}: {state}"
+        );
         assert!(state["status"].is_string(), "{kind}: {state}");
         assert!(state["ociVersion"].is_string(), "{kind}: {state}");
         if kind != "poststop" {
             assert!(state["pid"].as_i64().unwrap_or(0) > 0, "{kind}: {state}");
         }
     }
-    assert_eq!(read_state(log.path(), "startContainer")["status"], "created");
+    assert_eq!(
+        read_state(log.path(), "startContainer")["status"],
+        "created"
+    );
     assert_eq!(read_state(log.path(), "poststop")["status"], "stopped");
 }
 
@@ -127,31 +152,50 @@ fn hook_args_and_env_are_passed() {
     let rt = Runtime::new();
     let c = rt.container(&b);
     c.run().ok("run");
-    assert_eq!(std::fs::read_to_string(out).unwrap(), "arg0 arg1 hook-value\n");
+    assert_eq!(
+        std::fs::read_to_string(out).unwrap(),
+        "arg0 arg1 hook-value\n"
+    );
 }
 
 #[test]
 fn a_hook_that_outlives_its_timeout_fails_create() {
     let mut b = Bundle::busybox();
     b.args(&["true"]);
-    b.hook("prestart", json!({ "path": "/bin/sleep", "args": ["sleep", "10"], "timeout": 1 }));
+    b.hook(
+        "prestart",
+        json!({ "path": "/bin/sleep", "args": ["sleep", "10"], "timeout": 1 }),
+    );
     let rt = Runtime::new();
     let c = rt.container(&b);
     let started = Instant::now();
     let out = c.create().failed("create with a hook that times out");
-    assert!(started.elapsed() < Duration::from_secs(8), "timeout not enforced: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "timeout not enforced: {:?}",
+        started.elapsed()
+    );
     if spec_tests::runtime::strict_messages() {
-        assert!(out.stderr.contains("prestart") && out.stderr.contains("timed out"), "{out:#?}");
+        assert!(
+            out.stderr.contains("prestart") && out.stderr.contains("timed out"),
+            "{out:#?}"
+        );
     }
     assert!(!c.state_dir_exists(), "state dir left after failed create");
-    assert!(spec_tests::host::test_cgroups(&c.id).is_empty(), "cgroup left after failed create");
+    assert!(
+        spec_tests::host::test_cgroups(&c.id).is_empty(),
+        "cgroup left after failed create"
+    );
 }
 
 #[test]
 fn a_failing_prestart_hook_fails_create_and_leaves_nothing() {
     let mut b = Bundle::busybox();
     b.args(&["sleep", "60"]);
-    b.hook("prestart", json!({ "path": "/bin/sh", "args": ["sh", "-c", "exit 3"] }));
+    b.hook(
+        "prestart",
+        json!({ "path": "/bin/sh", "args": ["sh", "-c", "exit 3"] }),
+    );
     let rt = Runtime::new();
     let c = rt.container(&b);
     let out = c.create().failed("create with a failing prestart hook");
@@ -159,8 +203,14 @@ fn a_failing_prestart_hook_fails_create_and_leaves_nothing() {
         assert!(out.stderr.contains("prestart"), "{out:#?}");
     }
     assert!(!c.state_dir_exists(), "state dir left after failed create");
-    assert!(spec_tests::host::test_cgroups(&c.id).is_empty(), "cgroup left after failed create");
-    assert!(spec_tests::host::processes_inside(b.path()).is_empty(), "container process left");
+    assert!(
+        spec_tests::host::test_cgroups(&c.id).is_empty(),
+        "cgroup left after failed create"
+    );
+    assert!(
+        spec_tests::host::processes_inside(b.path()).is_empty(),
+        "container process left"
+    );
 }
 
 #[test]
@@ -170,7 +220,10 @@ fn a_failing_poststart_hook_does_not_hide_the_container() {
     // long as nothing panics and delete --force still cleans up.
     let mut b = Bundle::busybox();
     b.args(&["sleep", "60"]);
-    b.hook("poststart", json!({ "path": "/bin/false", "args": ["false"] }));
+    b.hook(
+        "poststart",
+        json!({ "path": "/bin/false", "args": ["false"] }),
+    );
     let rt = Runtime::new();
     let c = rt.container(&b);
     let out = c.create();
@@ -181,7 +234,8 @@ fn a_failing_poststart_hook_does_not_hide_the_container() {
     }
     // Either way, state must still answer and delete --force must clean up.
     let _ = c.state();
-    c.delete_force().ok("delete --force after failing poststart");
+    c.delete_force()
+        .ok("delete --force after failing poststart");
     assert!(!c.state_dir_exists());
 }
 
@@ -189,12 +243,18 @@ fn a_failing_poststart_hook_does_not_hide_the_container() {
 fn a_failing_poststop_hook_does_not_block_delete() {
     let mut b = Bundle::busybox();
     b.args(&["true"]);
-    b.hook("poststop", json!({ "path": "/bin/false", "args": ["false"] }));
+    b.hook(
+        "poststop",
+        json!({ "path": "/bin/false", "args": ["false"] }),
+    );
     let rt = Runtime::new();
     let c = rt.container(&b);
     c.create().ok("create");
     c.start().ok("start");
     c.wait_for_status("stopped", Duration::from_secs(5));
     let _ = c.delete();
-    assert!(!c.state_dir_exists(), "delete must remove state even if poststop fails");
+    assert!(
+        !c.state_dir_exists(),
+        "delete must remove state even if poststop fails"
+    );
 }

@@ -18,7 +18,10 @@ fn create_start_kill_delete_walk_through_the_states() {
     c.create().ok("create");
     let state = c.state_json();
     assert_eq!(state["status"], "created", "{state}");
-    assert!(state["pid"].as_i64().unwrap_or(0) > 0, "created container has a pid: {state}");
+    assert!(
+        state["pid"].as_i64().unwrap_or(0) > 0,
+        "created container has a pid: {state}"
+    );
     c.start().ok("start");
     assert_eq!(c.status(), "running");
     c.kill("SIGKILL").ok("kill SIGKILL");
@@ -26,8 +29,14 @@ fn create_start_kill_delete_walk_through_the_states() {
     c.delete().ok("delete");
     let gone = c.state();
     assert_ne!(gone.code, 0, "state after delete must fail: {gone:?}");
-    assert!(gone.stderr.contains("does not exist"), "stderr should say it does not exist: {gone:?}");
-    assert!(!c.state_dir_exists(), "state dir left under --root after delete");
+    assert!(
+        gone.stderr.contains("does not exist"),
+        "stderr should say it does not exist: {gone:?}"
+    );
+    assert!(
+        !c.state_dir_exists(),
+        "state dir left under --root after delete"
+    );
 }
 
 #[test]
@@ -66,7 +75,10 @@ fn run_returns_the_containers_exit_code() {
     let c = rt.container(&b);
     let out = c.run();
     assert_eq!(out.code, 7, "{out:#?}");
-    assert!(!c.state_dir_exists(), "run must delete the container after it exits");
+    assert!(
+        !c.state_dir_exists(),
+        "run must delete the container after it exits"
+    );
 }
 
 #[test]
@@ -88,7 +100,7 @@ fn run_reports_a_signal_death_as_128_plus_signal() {
     let out = std::thread::scope(|s| {
         let running = s.spawn(|| c.run());
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while c.state().stdout.contains("\"running\"") == false {
+        while !c.state().stdout.contains("\"running\"") {
             assert!(std::time::Instant::now() < deadline, "container never ran");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -126,9 +138,13 @@ fn delete_of_a_created_container_kills_its_init() {
     let pid = c.pid();
     c.delete_force().ok("delete --force of created container");
     std::thread::sleep(Duration::from_millis(100));
-    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists()
-        || std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(") Z ")).unwrap_or(true),
-        "init of deleted created container survived");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| s.contains(") Z "))
+                .unwrap_or(true),
+        "init of deleted created container survived"
+    );
 }
 
 #[test]
@@ -170,10 +186,23 @@ fn state_json_has_exactly_runcs_keys() {
     let c = rt.container(&b);
     c.create().ok("create");
     let state = c.state_json();
-    let mut keys: Vec<&str> = state.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut keys: Vec<&str> = state
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     keys.sort_unstable();
     let mut expected = vec![
-        "annotations", "bundle", "created", "id", "ociVersion", "owner", "pid", "rootfs", "status",
+        "annotations",
+        "bundle",
+        "created",
+        "id",
+        "ociVersion",
+        "owner",
+        "pid",
+        "rootfs",
+        "status",
     ];
     expected.sort_unstable();
     assert_eq!(keys, expected, "{state}");
@@ -181,7 +210,10 @@ fn state_json_has_exactly_runcs_keys() {
     assert_eq!(state["bundle"], b.path().to_str().unwrap());
     assert_eq!(state["rootfs"], b.rootfs().to_str().unwrap());
     assert_eq!(state["annotations"]["org.example.key"], "value");
-    assert!(state["created"].as_str().unwrap_or("").contains('T'), "RFC 3339 created: {state}");
+    assert!(
+        state["created"].as_str().unwrap_or("").contains('T'),
+        "RFC 3339 created: {state}"
+    );
 }
 
 #[test]
@@ -201,9 +233,16 @@ fn create_with_pid_file_writes_the_init_pid() {
     let b = sleeper();
     let c = rt.container(&b);
     let pid_file = b.path().join("init.pid");
-    c.create_with(&["--pid-file", pid_file.to_str().unwrap()]).ok("create --pid-file");
+    c.create_with(&["--pid-file", pid_file.to_str().unwrap()])
+        .ok("create --pid-file");
     let written = std::fs::read_to_string(&pid_file).expect("pid file exists");
-    assert_eq!(written.trim().parse::<i32>().expect("pid file holds a number"), c.pid());
+    assert_eq!(
+        written
+            .trim()
+            .parse::<i32>()
+            .expect("pid file holds a number"),
+        c.pid()
+    );
 }
 
 #[test]

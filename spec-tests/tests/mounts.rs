@@ -34,8 +34,15 @@ fn only_the_configured_mounts_are_present() {
         .map(|p| p.as_str().unwrap().to_string())
         .filter(|p| Path::new(p).exists())
         .collect();
-    for want in destinations.iter().chain(&protected).chain(std::iter::once(&"/".to_string())) {
-        assert!(found.contains(want), "{want} is not mounted in the container:\n{info}");
+    for want in destinations
+        .iter()
+        .chain(&protected)
+        .chain(std::iter::once(&"/".to_string()))
+    {
+        assert!(
+            found.contains(want),
+            "{want} is not mounted in the container:\n{info}"
+        );
     }
     for got in &found {
         let allowed = got == "/"
@@ -52,7 +59,10 @@ fn no_host_mounts_leak_into_the_container() {
     let mut b = Bundle::busybox();
     let info = run_sh(&mut b, "cat /proc/self/mountinfo");
     for m in mountpoints(&info) {
-        assert!(!m.contains("husk-bundle-"), "host path {m} visible inside:\n{info}");
+        assert!(
+            !m.contains("husk-bundle-"),
+            "host path {m} visible inside:\n{info}"
+        );
     }
 }
 
@@ -62,7 +72,13 @@ fn masked_files_read_as_empty_and_masked_dirs_list_as_empty() {
     std::fs::write(b.rootfs().join("etc/secret"), "top-secret\n").unwrap();
     std::fs::create_dir(b.rootfs().join("secretdir")).unwrap();
     std::fs::write(b.rootfs().join("secretdir/file"), "x").unwrap();
-    b.masked_paths(&["/etc/secret", "/secretdir", "/proc/timer_list", "/proc/keys", "/sys/firmware"]);
+    b.masked_paths(&[
+        "/etc/secret",
+        "/secretdir",
+        "/proc/timer_list",
+        "/proc/keys",
+        "/sys/firmware",
+    ]);
     let out = run_sh(
         &mut b,
         "cat /etc/secret | wc -c; ls -A /secretdir | wc -l; cat /proc/timer_list | wc -c; \
@@ -115,7 +131,10 @@ fn writable_root_can_be_written() {
     b.root_readonly(false);
     let out = run_sh(&mut b, "echo data > /newfile && cat /newfile");
     assert_eq!(out, "data\n");
-    assert_eq!(std::fs::read_to_string(b.rootfs().join("newfile")).unwrap(), "data\n");
+    assert_eq!(
+        std::fs::read_to_string(b.rootfs().join("newfile")).unwrap(),
+        "data\n"
+    );
 }
 
 #[test]
@@ -146,7 +165,10 @@ fn mount_destination_is_created_inside_the_rootfs() {
     b.mount(json!({ "destination": "/a/b/c", "type": "tmpfs", "source": "tmpfs" }));
     let out = run_sh(&mut b, "grep -c ' /a/b/c ' /proc/self/mountinfo");
     assert_eq!(out, "1\n");
-    assert!(b.rootfs().join("a/b/c").is_dir(), "mount point made inside the rootfs");
+    assert!(
+        b.rootfs().join("a/b/c").is_dir(),
+        "mount point made inside the rootfs"
+    );
 }
 
 #[test]
@@ -175,7 +197,10 @@ fn read_write_bind_mount_writes_through_to_the_host() {
         "source": host.path().to_str().unwrap(), "options": ["rbind", "rw"]
     }));
     run_sh(&mut b, "echo written > /hostdata/out.txt");
-    assert_eq!(std::fs::read_to_string(host.path().join("out.txt")).unwrap(), "written\n");
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("out.txt")).unwrap(),
+        "written\n"
+    );
 }
 
 #[test]
@@ -188,7 +213,10 @@ fn bind_mount_of_a_single_file() {
         "destination": "/etc/resolv.conf", "type": "bind",
         "source": file.to_str().unwrap(), "options": ["bind", "ro"]
     }));
-    assert_eq!(run_sh(&mut b, "cat /etc/resolv.conf"), "nameserver 192.0.2.1\n");
+    assert_eq!(
+        run_sh(&mut b, "cat /etc/resolv.conf"),
+        "nameserver 192.0.2.1\n"
+    );
 }
 
 #[test]
@@ -201,9 +229,15 @@ fn symlinked_mount_destinations_stay_inside_the_rootfs() {
     let escape1 = format!("husk-escape-{id}");
     let escape2 = format!("husk-escape2-{id}");
     let escape3 = format!("husk-escape3-{id}");
-    b.mount(json!({ "destination": format!("/evil/{escape1}"), "type": "tmpfs", "source": "tmpfs" }));
-    b.mount(json!({ "destination": format!("/evil2/{escape2}"), "type": "tmpfs", "source": "tmpfs" }));
-    b.mount(json!({ "destination": format!("/evil3/{escape3}"), "type": "tmpfs", "source": "tmpfs" }));
+    b.mount(
+        json!({ "destination": format!("/evil/{escape1}"), "type": "tmpfs", "source": "tmpfs" }),
+    );
+    b.mount(
+        json!({ "destination": format!("/evil2/{escape2}"), "type": "tmpfs", "source": "tmpfs" }),
+    );
+    b.mount(
+        json!({ "destination": format!("/evil3/{escape3}"), "type": "tmpfs", "source": "tmpfs" }),
+    );
     b.sh("cat /proc/self/mountinfo");
     let before = host_mountpoints();
     let rt = Runtime::new();
@@ -212,8 +246,14 @@ fn symlinked_mount_destinations_stay_inside_the_rootfs() {
     // Whether the runtime resolves the links inside the rootfs (runc) or
     // refuses the config, nothing may appear on the host.
     for e in [&escape1, &escape2, &escape3] {
-        assert!(!Path::new("/").join(e).exists(), "/{e} was created on the host: {out:#?}");
-        assert!(!Path::new("/tmp").join(e).exists(), "/tmp/{e} was created on the host");
+        assert!(
+            !Path::new("/").join(e).exists(),
+            "/{e} was created on the host: {out:#?}"
+        );
+        assert!(
+            !Path::new("/tmp").join(e).exists(),
+            "/tmp/{e} was created on the host"
+        );
     }
     let leaked = new_mounts_mentioning(&before, &[&id]);
     assert!(leaked.is_empty(), "host gained mounts {leaked:?}");
@@ -230,7 +270,10 @@ fn symlinked_mount_destinations_stay_inside_the_rootfs() {
         assert!(!out.stderr.contains("panicked"), "{out:#?}");
     }
     // The symlinks themselves are untouched.
-    assert_eq!(std::fs::read_link(b.rootfs().join("evil")).unwrap(), Path::new("/"));
+    assert_eq!(
+        std::fs::read_link(b.rootfs().join("evil")).unwrap(),
+        Path::new("/")
+    );
 }
 
 #[test]
@@ -252,6 +295,9 @@ fn bind_source_symlink_in_rootfs_does_not_redirect_the_destination() {
     let rt = Runtime::new();
     let c = rt.container(&b);
     let out = c.run();
-    assert!(!Path::new("/etc").join(&dest_name).exists(), "created /etc/{dest_name} on host: {out:#?}");
+    assert!(
+        !Path::new("/etc").join(&dest_name).exists(),
+        "created /etc/{dest_name} on host: {out:#?}"
+    );
     assert!(new_mounts_mentioning(&before, &[&id]).is_empty());
 }

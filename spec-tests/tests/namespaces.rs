@@ -14,8 +14,14 @@ fn run_sh(b: &mut Bundle, script: &str) -> String {
 
 /// `readlink /proc/self/ns/<ns>` for each ns, run inside the container.
 fn inside_ns(b: &mut Bundle, nss: &[&str]) -> Vec<String> {
-    let script: Vec<String> = nss.iter().map(|n| format!("readlink /proc/self/ns/{n}")).collect();
-    run_sh(b, &script.join("; ")).lines().map(str::to_string).collect()
+    let script: Vec<String> = nss
+        .iter()
+        .map(|n| format!("readlink /proc/self/ns/{n}"))
+        .collect();
+    run_sh(b, &script.join("; "))
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -50,7 +56,10 @@ fn without_a_network_namespace_the_host_network_is_shared() {
 #[test]
 fn a_new_network_namespace_has_only_loopback() {
     let mut b = Bundle::busybox();
-    let out = run_sh(&mut b, "ls /sys/class/net; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '");
+    let out = run_sh(
+        &mut b,
+        "ls /sys/class/net; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '",
+    );
     let names: Vec<&str> = out.lines().collect();
     assert_eq!(names, vec!["lo", "lo"], "{out}");
 }
@@ -62,7 +71,10 @@ fn uts_namespace_keeps_the_host_hostname_unchanged() {
     b.hostname("husk-uts-test");
     let out = run_sh(&mut b, "hostname; cat /proc/sys/kernel/hostname");
     assert_eq!(out, "husk-uts-test\nhusk-uts-test\n");
-    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(), host_before);
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
+        host_before
+    );
 }
 
 #[test]
@@ -79,8 +91,16 @@ fn user_namespace_maps_container_root_to_the_configured_host_id() {
         .lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
         .collect();
-    assert_eq!(lines[0..4], ["0", "0", "0 100000 65536", "0 100000 65536"], "{out}");
-    assert_ne!(lines[4], ns_link("self", "user"), "user namespace should be new");
+    assert_eq!(
+        lines[0..4],
+        ["0", "0", "0 100000 65536", "0 100000 65536"],
+        "{out}"
+    );
+    assert_ne!(
+        lines[4],
+        ns_link("self", "user"),
+        "user namespace should be new"
+    );
 }
 
 #[test]
@@ -90,7 +110,10 @@ fn user_namespace_with_a_non_root_process_user() {
         .uid_mapping(0, 200000, 2000)
         .gid_mapping(0, 200000, 2000)
         .user(1000, 1000, &[]);
-    let out = run_sh(&mut b, "id -u; id -g; cat /proc/self/status | grep -E '^(Uid|Gid):'");
+    let out = run_sh(
+        &mut b,
+        "id -u; id -g; cat /proc/self/status | grep -E '^(Uid|Gid):'",
+    );
     let mut lines = out.lines();
     assert_eq!(lines.next(), Some("1000"));
     assert_eq!(lines.next(), Some("1000"));
@@ -110,9 +133,15 @@ fn joining_another_containers_network_namespace_by_path() {
 
     let mut second = Bundle::busybox();
     let path = format!("/proc/{pid}/ns/net");
-    second.namespace("network", Some(&path)).sh("readlink /proc/self/ns/net");
+    second
+        .namespace("network", Some(&path))
+        .sh("readlink /proc/self/ns/net");
     let b = rt.container(&second);
-    assert_eq!(b.run_ok().trim(), target, "second container should share {path}");
+    assert_eq!(
+        b.run_ok().trim(),
+        target,
+        "second container should share {path}"
+    );
 }
 
 #[test]
@@ -143,7 +172,10 @@ fn joining_ipc_and_uts_namespaces_by_path_shares_the_hostname() {
 fn cgroup_namespace_makes_the_own_cgroup_look_like_the_root() {
     let mut b = Bundle::busybox();
     b.namespace("cgroup", None);
-    let out = run_sh(&mut b, "cat /proc/self/cgroup; readlink /proc/self/ns/cgroup");
+    let out = run_sh(
+        &mut b,
+        "cat /proc/self/cgroup; readlink /proc/self/ns/cgroup",
+    );
     let mut lines: Vec<&str> = out.lines().collect();
     let link = lines.pop().unwrap();
     assert_ne!(link, ns_link("self", "cgroup"));
@@ -164,7 +196,8 @@ fn without_a_cgroup_namespace_the_full_path_shows() {
 fn joining_a_nonexistent_namespace_path_fails() {
     let rt = Runtime::new();
     let mut b = Bundle::busybox();
-    b.namespace("network", Some("/proc/999999999/ns/net")).args(&["true"]);
+    b.namespace("network", Some("/proc/999999999/ns/net"))
+        .args(&["true"]);
     let c = rt.container(&b);
     c.run().failed("joining a nonexistent namespace path");
     assert!(!c.state_dir_exists());

@@ -29,44 +29,95 @@ fn the_configured_process_is_pid_1() {
 
 #[test]
 fn only_the_container_processes_are_visible() {
-    let out = run_sh(|_| {}, "ls /proc | grep -E '^[0-9]+$' | sort -n | tr '\\n' ' '");
+    let out = run_sh(
+        |_| {},
+        "ls /proc | grep -E '^[0-9]+$' | sort -n | tr '\\n' ' '",
+    );
     // sh, ls, grep, sort, tr: all children of pid 1, nothing from the host.
     let pids: Vec<u32> = out.split_whitespace().map(|p| p.parse().unwrap()).collect();
     assert_eq!(pids.first(), Some(&1), "{out}");
-    assert!(pids.len() <= 6, "host processes visible in the pid namespace: {out}");
+    assert!(
+        pids.len() <= 6,
+        "host processes visible in the pid namespace: {out}"
+    );
 }
 
 #[test]
 fn hostname_is_set_from_the_config() {
-    assert_eq!(run_sh(|b| { b.hostname("husk-host"); }, "hostname"), "husk-host\n");
+    assert_eq!(
+        run_sh(
+            |b| {
+                b.hostname("husk-host");
+            },
+            "hostname"
+        ),
+        "husk-host\n"
+    );
 }
 
 #[test]
 fn env_is_exactly_the_configured_list() {
-    let out = run_sh(|b| { b.env(&["PATH=/bin", "FOO=bar baz", "EMPTY="]); }, "env | sort");
+    let out = run_sh(
+        |b| {
+            b.env(&["PATH=/bin", "FOO=bar baz", "EMPTY="]);
+        },
+        "env | sort",
+    );
     let mut lines: Vec<&str> = out.lines().collect();
     // The shell itself adds PWD and SHLVL (busybox ash does that).
     lines.retain(|l| !l.starts_with("PWD=") && !l.starts_with("SHLVL="));
     // HOME is added from /etc/passwd when the config doesn't set it (as runc does).
-    assert_eq!(lines, vec!["EMPTY=", "FOO=bar baz", "HOME=/root", "PATH=/bin"], "{out}");
+    assert_eq!(
+        lines,
+        vec!["EMPTY=", "FOO=bar baz", "HOME=/root", "PATH=/bin"],
+        "{out}"
+    );
 }
 
 #[test]
 fn home_comes_from_etc_passwd_unless_configured() {
-    let out = run_sh(|b| { b.user(1000, 1000, &[]); b.env(&["PATH=/bin"]); }, "echo $HOME");
+    let out = run_sh(
+        |b| {
+            b.user(1000, 1000, &[]);
+            b.env(&["PATH=/bin"]);
+        },
+        "echo $HOME",
+    );
     assert_eq!(out, "/home/user\n");
-    let out = run_sh(|b| { b.env(&["PATH=/bin", "HOME=/custom"]); }, "echo $HOME");
+    let out = run_sh(
+        |b| {
+            b.env(&["PATH=/bin", "HOME=/custom"]);
+        },
+        "echo $HOME",
+    );
     assert_eq!(out, "/custom\n");
 }
 
 #[test]
 fn cwd_is_the_configured_directory() {
-    assert_eq!(run_sh(|b| { b.cwd("/tmp"); }, "pwd"), "/tmp\n");
+    assert_eq!(
+        run_sh(
+            |b| {
+                b.cwd("/tmp");
+            },
+            "pwd"
+        ),
+        "/tmp\n"
+    );
 }
 
 #[test]
 fn a_missing_cwd_is_created() {
-    assert_eq!(run_sh(|b| { b.cwd("/home/user/work"); b.root_readonly(false); }, "pwd"), "/home/user/work\n");
+    assert_eq!(
+        run_sh(
+            |b| {
+                b.cwd("/home/user/work");
+                b.root_readonly(false);
+            },
+            "pwd"
+        ),
+        "/home/user/work\n"
+    );
 }
 
 #[test]
@@ -94,14 +145,30 @@ fn root_user_has_no_supplementary_groups_by_default() {
 
 #[test]
 fn umask_is_applied() {
-    let out = run_sh(|b| { b.umask(0o027); b.root_readonly(false); }, "umask; touch /tmp/f; stat -c %a /tmp/f");
+    let out = run_sh(
+        |b| {
+            b.umask(0o027);
+            b.root_readonly(false);
+        },
+        "umask; touch /tmp/f; stat -c %a /tmp/f",
+    );
     assert_eq!(out, "0027\n640\n");
 }
 
 #[test]
 fn capability_sets_match_the_config_exactly() {
-    let caps = ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT"];
-    let out = run_sh(|b| { b.caps(&caps); }, "cat /proc/self/status");
+    let caps = [
+        "CAP_CHOWN",
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT",
+    ];
+    let out = run_sh(
+        |b| {
+            b.caps(&caps);
+        },
+        "cat /proc/self/status",
+    );
     let mask = cap_mask(&caps);
     for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
         assert_eq!(status_field(&out, set), mask, "{set} in\n{out}");
@@ -124,7 +191,13 @@ fn default_spec_capabilities_have_an_empty_inheritable_set() {
 #[test]
 fn a_non_root_user_keeps_configured_capabilities() {
     let caps = ["CAP_KILL", "CAP_NET_BIND_SERVICE"];
-    let out = run_sh(|b| { b.user(1000, 1000, &[]); b.caps(&caps); }, "cat /proc/self/status");
+    let out = run_sh(
+        |b| {
+            b.user(1000, 1000, &[]);
+            b.caps(&caps);
+        },
+        "cat /proc/self/status",
+    );
     let mask = cap_mask(&caps);
     for set in ["CapPrm", "CapEff", "CapBnd", "CapAmb"] {
         assert_eq!(status_field(&out, set), mask, "{set} in\n{out}");
@@ -133,7 +206,12 @@ fn a_non_root_user_keeps_configured_capabilities() {
 
 #[test]
 fn empty_capabilities_drop_everything() {
-    let out = run_sh(|b| { b.caps(&[]); }, "cat /proc/self/status");
+    let out = run_sh(
+        |b| {
+            b.caps(&[]);
+        },
+        "cat /proc/self/status",
+    );
     for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
         assert_eq!(status_field(&out, set), cap_mask(&[]), "{set} in\n{out}");
     }
@@ -141,13 +219,23 @@ fn empty_capabilities_drop_everything() {
 
 #[test]
 fn no_new_privileges_is_set() {
-    let out = run_sh(|b| { b.no_new_privileges(true); }, "cat /proc/self/status");
+    let out = run_sh(
+        |b| {
+            b.no_new_privileges(true);
+        },
+        "cat /proc/self/status",
+    );
     assert_eq!(status_field(&out, "NoNewPrivs"), "1");
 }
 
 #[test]
 fn no_new_privileges_false_leaves_it_unset() {
-    let out = run_sh(|b| { b.no_new_privileges(false); }, "cat /proc/self/status");
+    let out = run_sh(
+        |b| {
+            b.no_new_privileges(false);
+        },
+        "cat /proc/self/status",
+    );
     assert_eq!(status_field(&out, "NoNewPrivs"), "0");
 }
 
@@ -155,7 +243,8 @@ fn no_new_privileges_false_leaves_it_unset() {
 fn rlimits_nofile_and_nproc_are_applied() {
     let out = run_sh(
         |b| {
-            b.rlimit("RLIMIT_NOFILE", 1234, 2345).rlimit("RLIMIT_NPROC", 111, 222);
+            b.rlimit("RLIMIT_NOFILE", 1234, 2345)
+                .rlimit("RLIMIT_NPROC", 111, 222);
         },
         "cat /proc/self/limits; ulimit -n",
     );
@@ -174,7 +263,15 @@ fn rlimits_nofile_and_nproc_are_applied() {
 
 #[test]
 fn oom_score_adj_is_applied() {
-    assert_eq!(run_sh(|b| { b.oom_score_adj(123); }, "cat /proc/self/oom_score_adj"), "123\n");
+    assert_eq!(
+        run_sh(
+            |b| {
+                b.oom_score_adj(123);
+            },
+            "cat /proc/self/oom_score_adj"
+        ),
+        "123\n"
+    );
 }
 
 #[test]
@@ -207,5 +304,8 @@ fn the_container_runs_in_its_own_cgroup_under_husk_test() {
         .lines()
         .find(|l| l.split(':').nth(1) == Some("memory"))
         .unwrap_or_else(|| panic!("no memory line in {out}"));
-    assert!(memory.ends_with(&want), "memory cgroup is {memory}, want {want}");
+    assert!(
+        memory.ends_with(&want),
+        "memory cgroup is {memory}, want {want}"
+    );
 }

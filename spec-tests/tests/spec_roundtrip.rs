@@ -8,7 +8,14 @@ use spec_tests::{Bundle, Runtime};
 use std::fs;
 
 fn generated_spec(b: &Bundle, rt: &Runtime) -> Value {
-    rt.cmd_with(&["spec"], Opts { cwd: Some(b.path()), ..Opts::default() }).ok("spec");
+    rt.cmd_with(
+        &["spec"],
+        Opts {
+            cwd: Some(b.path()),
+            ..Opts::default()
+        },
+    )
+    .ok("spec");
     let text = fs::read_to_string(b.path().join("config.json")).expect("spec wrote config.json");
     serde_json::from_str(&text).expect("spec output is JSON")
 }
@@ -37,7 +44,10 @@ fn spec_output_matches_runcs_default_config() {
     // The only field Bundle changes from runc's output is the terminal flag.
     want["process"]["terminal"] = json!(true);
     // ociVersion is the runtime's own supported version.
-    assert!(cfg["ociVersion"].as_str().unwrap_or("").starts_with("1."), "{cfg}");
+    assert!(
+        cfg["ociVersion"].as_str().unwrap_or("").starts_with("1."),
+        "{cfg}"
+    );
     cfg["ociVersion"] = want["ociVersion"].clone();
     assert_eq!(cfg, want);
 }
@@ -47,17 +57,28 @@ fn spec_refuses_to_overwrite_an_existing_config() {
     let rt = Runtime::new();
     let b = Bundle::busybox();
     let before = fs::read_to_string(b.path().join("config.json")).unwrap();
-    let out = rt.cmd_with(&["spec"], Opts { cwd: Some(b.path()), ..Opts::default() });
+    let out = rt.cmd_with(
+        &["spec"],
+        Opts {
+            cwd: Some(b.path()),
+            ..Opts::default()
+        },
+    );
     out.failed("spec over an existing config.json");
-    assert_eq!(fs::read_to_string(b.path().join("config.json")).unwrap(), before);
+    assert_eq!(
+        fs::read_to_string(b.path().join("config.json")).unwrap(),
+        before
+    );
 }
 
 #[test]
 fn spec_bundle_flag_writes_into_that_directory() {
     let rt = Runtime::new();
     let b = Bundle::busybox_rootfs_only();
-    rt.cmd(&["spec", "--bundle", b.path().to_str().unwrap()]).ok("spec --bundle");
-    let cfg: Value = serde_json::from_str(&fs::read_to_string(b.path().join("config.json")).unwrap()).unwrap();
+    rt.cmd(&["spec", "--bundle", b.path().to_str().unwrap()])
+        .ok("spec --bundle");
+    let cfg: Value =
+        serde_json::from_str(&fs::read_to_string(b.path().join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["root"]["path"], "rootfs");
 }
 
@@ -65,11 +86,27 @@ fn spec_bundle_flag_writes_into_that_directory() {
 fn spec_rootless_drops_the_network_namespace_and_adds_user_mappings() {
     let rt = Runtime::new();
     let b = Bundle::busybox_rootfs_only();
-    rt.cmd_with(&["spec", "--rootless"], Opts { cwd: Some(b.path()), ..Opts::default() }).ok("spec --rootless");
-    let cfg: Value = serde_json::from_str(&fs::read_to_string(b.path().join("config.json")).unwrap()).unwrap();
-    let types: Vec<&str> = cfg["linux"]["namespaces"].as_array().unwrap().iter().map(|n| n["type"].as_str().unwrap()).collect();
+    rt.cmd_with(
+        &["spec", "--rootless"],
+        Opts {
+            cwd: Some(b.path()),
+            ..Opts::default()
+        },
+    )
+    .ok("spec --rootless");
+    let cfg: Value =
+        serde_json::from_str(&fs::read_to_string(b.path().join("config.json")).unwrap()).unwrap();
+    let types: Vec<&str> = cfg["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["type"].as_str().unwrap())
+        .collect();
     assert!(types.contains(&"user"), "{types:?}");
     assert!(!types.contains(&"network"), "{types:?}");
     assert_eq!(cfg["linux"]["uidMappings"][0]["containerID"], 0);
-    assert_eq!(cfg["linux"]["uidMappings"][0]["hostID"], 0, "current uid (root) mapped to 0");
+    assert_eq!(
+        cfg["linux"]["uidMappings"][0]["hostID"], 0,
+        "current uid (root) mapped to 0"
+    );
 }
