@@ -141,20 +141,40 @@ pub fn ns_link(pid: &str, ns: &str) -> String {
         .into_owned()
 }
 
-/// Pids of processes whose cwd or root lies inside `dir`.
-pub fn processes_inside(dir: &Path) -> Vec<i32> {
+/// Pids of live (non-zombie) processes, other than this one, whose
+/// environment contains any of `env_needles` as a substring (a marker
+/// variable, or a runtime's state dir that its init helper is told about),
+/// or whose cgroup file mentions `/husk-test/<cgroup_id>`.
+pub fn processes_matching(env_needles: &[&str], cgroup_id: Option<&str>) -> Vec<i32> {
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
     };
+    let me = std::process::id();
+    let cgroup = cgroup_id.map(|id| format!("/husk-test/{id}\n"));
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| u32::try_from(*pid).map(|p| p != me).unwrap_or(false))
+        .filter(|pid| !is_zombie(*pid))
         .filter(|pid| {
-            ["cwd", "root"].iter().any(|l| {
-                fs::read_link(format!("/proc/{pid}/{l}"))
-                    .map(|t| t.starts_with(dir))
+            let env = fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            let env = String::from_utf8_lossy(&env);
+            let in_cgroup = cgroup.as_ref().is_some_and(|c| {
+                fs::read_to_string(format!("/proc/{pid}/cgroup"))
+                    .map(|s| s.contains(c.as_str()))
                     .unwrap_or(false)
-            })
+            });
+            in_cgroup || env_needles.iter().any(|n| !n.is_empty() && env.contains(n))
         })
         .collect()
+}
+
+fn is_zombie(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit_once(')')
+                .map(|(_, r)| r.trim_start().starts_with('Z'))
+                .unwrap_or(false)
+        })
+        .unwrap_or(true)
 }

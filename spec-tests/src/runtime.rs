@@ -116,7 +116,13 @@ pub struct Runtime {
     bin: PathBuf,
     root: tempfile::TempDir,
     scratch: tempfile::TempDir,
+    marker: String,
 }
+
+/// Environment variable set on every runtime command a [`Runtime`] spawns;
+/// its value is unique per `Runtime`, so any process still carrying it in
+/// `/proc/<pid>/environ` descends from this test's commands.
+pub const MARKER_VAR: &str = "HUSK_TEST_MARKER";
 
 impl Default for Runtime {
     fn default() -> Self {
@@ -136,6 +142,7 @@ impl Runtime {
                 .prefix("husk-out-")
                 .tempdir()
                 .expect("out dir"),
+            marker: unique_id(),
         }
     }
 
@@ -146,6 +153,22 @@ impl Runtime {
     /// The `--root` state directory.
     pub fn root(&self) -> &Path {
         self.root.path()
+    }
+
+    /// Processes descended from this runtime's commands that are still alive
+    /// (runtime leftovers, or container processes that kept the marker).
+    pub fn marked_processes(&self) -> Vec<i32> {
+        let marker = format!("{MARKER_VAR}={}", self.marker);
+        let root = self.root.path().to_string_lossy();
+        host::processes_matching(&[&marker, &root], None)
+    }
+
+    /// Like [`Runtime::marked_processes`], plus anything in the cgroup of
+    /// container `id` (processes that exec'd with a clean environment).
+    pub fn processes_of(&self, id: &str) -> Vec<i32> {
+        let marker = format!("{MARKER_VAR}={}", self.marker);
+        let root = self.root.path().to_string_lossy();
+        host::processes_matching(&[&marker, &root], Some(id))
     }
 
     /// Runs `<bin> --root <root> <args>` with the default timeout.
@@ -365,6 +388,26 @@ impl Container<'_> {
     /// Whether the runtime still has state for this id under `--root`.
     pub fn state_dir_exists(&self) -> bool {
         self.rt.root().join(&self.id).exists()
+    }
+}
+
+impl Drop for Runtime {
+    /// Kills (by pid) anything our runtime commands left running: every such
+    /// process inherited our unique marker, so we started it.
+    fn drop(&mut self) {
+        for _ in 0..3 {
+            let pids = self.marked_processes();
+            if pids.is_empty() {
+                return;
+            }
+            for pid in pids {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 

@@ -8,11 +8,12 @@
 //! when `strict_messages()` is on (default unless the binary is named runc).
 
 use serde_json::{json, Value};
-use spec_tests::host::{host_mountpoints, new_mounts_mentioning, processes_inside, test_cgroups};
+use spec_tests::host::{host_mountpoints, new_mounts_mentioning, test_cgroups};
 use spec_tests::runtime::{strict_messages, Opts};
 use spec_tests::{Bundle, Runtime};
 use std::collections::BTreeSet;
 use std::fs;
+use std::time::{Duration, Instant};
 
 /// What to run against the broken bundle.
 enum Action {
@@ -60,7 +61,7 @@ fn check(setup: impl FnOnce(&mut Bundle), action: Action, expect: &str) {
         .map(|e| e.file_name())
         .collect();
     let cgroups_before = test_cgroups(&id);
-    let procs_before: BTreeSet<i32> = processes_inside(b.path()).into_iter().collect();
+    let procs_before: BTreeSet<i32> = rt.processes_of(&id).into_iter().collect();
     let mounts_before = host_mountpoints();
 
     let args: Vec<String> = match &action {
@@ -140,11 +141,20 @@ fn check(setup: impl FnOnce(&mut Bundle), action: Action, expect: &str) {
     assert_eq!(test_cgroups(&id), cgroups_before, "cgroup dirs left behind");
     let leaked = new_mounts_mentioning(&mounts_before, &[&bundle, &id]);
     assert!(leaked.is_empty(), "host mounts left behind: {leaked:?}");
-    let procs_after: BTreeSet<i32> = processes_inside(b.path()).into_iter().collect();
-    assert!(
-        procs_after.is_subset(&procs_before),
-        "processes left in the bundle: {procs_after:?}"
-    );
+    // Checked before the guard's `delete --force` could clean up for it;
+    // a process that is still exiting gets a moment.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let procs_after: BTreeSet<i32> = rt.processes_of(&id).into_iter().collect();
+        if procs_after.is_subset(&procs_before) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "runtime processes left running: {procs_after:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 macro_rules! bad_input {

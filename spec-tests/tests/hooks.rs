@@ -207,10 +207,7 @@ fn a_failing_prestart_hook_fails_create_and_leaves_nothing() {
         spec_tests::host::test_cgroups(&c.id).is_empty(),
         "cgroup left after failed create"
     );
-    assert!(
-        spec_tests::host::processes_inside(b.path()).is_empty(),
-        "container process left"
-    );
+    assert!(rt.processes_of(&c.id).is_empty(), "container process left");
 }
 
 #[test]

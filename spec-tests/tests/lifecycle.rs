@@ -282,3 +282,27 @@ fn a_container_that_exits_is_reported_stopped() {
     c.wait_for_status("stopped", Duration::from_secs(5));
     c.delete().ok("delete of stopped container");
 }
+
+#[test]
+fn delete_leaves_no_runtime_processes_behind() {
+    let rt = Runtime::new();
+    let b = sleeper();
+    let c = rt.container(&b);
+    c.create().ok("create");
+    // The created container's init is found (by cgroup, env or state dir).
+    let pid = c.pid();
+    assert!(
+        rt.processes_of(&c.id).contains(&pid),
+        "init {pid} of a created container not found by its marker"
+    );
+    c.delete_force().ok("delete --force");
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while !rt.processes_of(&c.id).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left running: {:?}",
+            rt.processes_of(&c.id)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
