@@ -207,7 +207,7 @@ bad_input! {
         Action::Create, "foo";
     duplicate_namespace_type_is_rejected:
         |b: &mut Bundle| { b.push("/linux/namespaces", json!({ "type": "network" })); },
-        Action::Create, "network";
+        Action::Create, "namespaces";
     nonexistent_namespace_path_is_rejected:
         |b: &mut Bundle| { b.namespace("network", Some("/nonexistent-husk-ns")); },
         Action::Create, "/nonexistent-husk-ns";
@@ -273,7 +273,7 @@ bad_input! {
         Action::Create, "RLIMIT_FOO";
     rlimit_soft_above_hard_is_rejected:
         |b: &mut Bundle| { b.rlimit("RLIMIT_NOFILE", 2048, 1024); },
-        Action::Create, "RLIMIT_NOFILE";
+        Action::Create, "rlimits";
     unknown_seccomp_action_is_rejected:
         |b: &mut Bundle| { b.seccomp(json!({ "defaultAction": "SCMP_ACT_FOO" })); },
         Action::Create, "SCMP_ACT_FOO";

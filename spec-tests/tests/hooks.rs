@@ -177,7 +177,7 @@ fn a_hook_that_outlives_its_timeout_fails_create() {
     );
     if spec_tests::runtime::strict_messages() {
         assert!(
-            out.stderr.contains("prestart") && out.stderr.contains("timed out"),
+            out.stderr.contains("prestart") && out.stderr.contains("timeout"),
             "{out:#?}"
         );
     }
