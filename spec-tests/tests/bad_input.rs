@@ -196,6 +196,12 @@ bad_input! {
     relative_mount_destination_is_rejected:
         |b: &mut Bundle| { b.mount(json!({ "destination": "relative/dir", "type": "tmpfs", "source": "tmpfs" })); },
         Action::Create, "destination";
+    dot_dot_mount_destination_is_rejected:
+        |b: &mut Bundle| {
+            let dest = format!("/tmp/../../../../husk-dotdot-{}", b.id);
+            b.mount(json!({ "destination": dest, "type": "tmpfs", "source": "tmpfs" }));
+        },
+        Action::Create, "destination";
     unknown_mount_type_is_rejected:
         |b: &mut Bundle| { b.mount(json!({ "destination": "/x", "type": "nosuchfs", "source": "none" })); },
         Action::Create, "nosuchfs";

@@ -58,11 +58,20 @@ fn kill_without_signal_sends_sigterm() {
     let rt = Runtime::new();
     let mut b = Bundle::busybox();
     // sh as pid 1 ignores SIGTERM unless it installs a handler.
-    b.sh("trap 'exit 0' TERM; while :; do sleep 0.1; done");
+    b.root_readonly(false)
+        .sh("trap 'exit 0' TERM; touch /tmp/ready; while :; do sleep 0.1; done");
     let c = rt.container(&b);
     c.create().ok("create");
     c.start().ok("start");
-    std::thread::sleep(Duration::from_millis(200));
+    let ready = b.rootfs().join("tmp/ready");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !ready.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "container never set its trap"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     rt.cmd(&["kill", &c.id]).ok("kill with default signal");
     c.wait_for_status("stopped", Duration::from_secs(5));
 }
@@ -137,14 +146,14 @@ fn delete_of_a_created_container_kills_its_init() {
     c.create().ok("create");
     let pid = c.pid();
     c.delete_force().ok("delete --force of created container");
-    std::thread::sleep(Duration::from_millis(100));
-    assert!(
-        !std::path::Path::new(&format!("/proc/{pid}")).exists()
-            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map(|s| s.contains(") Z "))
-                .unwrap_or(true),
-        "init of deleted created container survived"
-    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while rt.processes_of(&c.id).contains(&pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "init {pid} of a deleted created container survived"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
