@@ -315,3 +315,66 @@ fn delete_leaves_no_runtime_processes_behind() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn run_detach_returns_while_the_container_keeps_running() {
+    let rt = Runtime::new();
+    let b = sleeper();
+    let c = rt.container(&b);
+    c.run_with(&["--detach"]).ok("run --detach");
+    assert_eq!(c.status(), "running");
+    assert!(c.pid() > 0);
+}
+
+#[test]
+fn an_init_killed_from_the_host_is_reported_stopped_with_pid_0() {
+    let rt = Runtime::new();
+    let b = sleeper();
+    let c = rt.container(&b);
+    c.create().ok("create");
+    c.start().ok("start");
+    let pid = c.pid();
+    // Our own container's init, killed by pid.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill init");
+    c.wait_for_status("stopped", Duration::from_secs(5));
+    assert_eq!(
+        c.state_json()["pid"],
+        0,
+        "a stopped container reports pid 0"
+    );
+    c.delete().ok("delete");
+}
+
+#[test]
+fn list_prints_a_table_and_quiet_prints_ids() {
+    let rt = Runtime::new();
+    let b = sleeper();
+    let c = rt.container(&b);
+    c.create().ok("create");
+    let table = rt.cmd(&["list"]).ok("list").stdout;
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"],
+        "{table}"
+    );
+    let row: Vec<&str> = table
+        .lines()
+        .nth(1)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(row.first(), Some(&c.id.as_str()), "{table}");
+    assert_eq!(row.get(2), Some(&"created"), "{table}");
+    let quiet = rt.cmd(&["list", "-q"]).ok("list -q").stdout;
+    assert_eq!(quiet, format!("{}\n", c.id));
+}

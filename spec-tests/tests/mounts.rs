@@ -301,3 +301,43 @@ fn bind_source_symlink_in_rootfs_does_not_redirect_the_destination() {
     );
     assert!(new_mounts_mentioning(&before, &[&id]).is_empty());
 }
+
+#[test]
+fn dev_has_runcs_symlinks_and_a_private_ptmx() {
+    let mut b = Bundle::busybox();
+    let out = run_sh(
+        &mut b,
+        "for l in ptmx fd stdin stdout stderr; do echo $l=$(readlink /dev/$l); done; test -c /dev/pts/ptmx && echo pts-ok",
+    );
+    assert_eq!(
+        out,
+        "ptmx=pts/ptmx\nfd=/proc/self/fd\nstdin=/proc/self/fd/0\nstdout=/proc/self/fd/1\nstderr=/proc/self/fd/2\npts-ok\n"
+    );
+}
+
+#[test]
+fn sys_and_proc_sys_are_read_only_by_default() {
+    let mut b = Bundle::busybox();
+    let info = run_sh(&mut b, "cat /proc/self/mountinfo");
+    let entries = mount_entries(&info);
+    for dest in ["/sys", "/proc/sys"] {
+        let (_, opts, _, _) = entries
+            .iter()
+            .find(|e| e.0 == dest)
+            .unwrap_or_else(|| panic!("{dest} not mounted:\n{info}"));
+        assert!(opts.split(',').any(|o| o == "ro"), "{dest} mounted {opts}");
+    }
+}
+
+#[test]
+fn configured_device_nodes_are_created() {
+    let mut b = Bundle::busybox();
+    b.devices(json!([
+        { "path": "/dev/husk-null", "type": "c", "major": 1, "minor": 3, "fileMode": 438, "uid": 0, "gid": 0 }
+    ]));
+    let out = run_sh(
+        &mut b,
+        "stat -c '%F %t:%T %a' /dev/husk-null; echo x > /dev/husk-null && echo writable",
+    );
+    assert_eq!(out, "character special file 1:3 666\nwritable\n");
+}

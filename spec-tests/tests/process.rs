@@ -309,3 +309,36 @@ fn the_container_runs_in_its_own_cgroup_under_husk_test() {
         "memory cgroup is {memory}, want {want}"
     );
 }
+
+#[test]
+fn sysctls_are_applied_inside_the_namespaces() {
+    let out = run_sh(
+        |b| {
+            b.set(
+                "/linux/sysctl",
+                serde_json::json!({ "net.ipv4.ip_forward": "1", "kernel.msgmax": "4096" }),
+            );
+        },
+        "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/msgmax",
+    );
+    assert_eq!(out, "1\n4096\n");
+    let host = std::fs::read_to_string("/proc/sys/kernel/msgmax").unwrap();
+    assert_ne!(
+        host.trim(),
+        "4096",
+        "sysctl leaked to the host's ipc namespace"
+    );
+}
+
+#[test]
+fn an_absolute_args0_is_executed_directly() {
+    assert_eq!(
+        run_sh(
+            |b| {
+                b.args(&["/bin/echo", "abs"]).env(&[]);
+            },
+            ""
+        ),
+        "abs\n"
+    );
+}
