@@ -439,3 +439,63 @@ impl Bundle {
         self.set(&format!("/annotations/{key}"), json!(value))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cap_mask_sets_the_bits_of_the_named_capabilities() {
+        assert_eq!(cap_mask(&[]), "0000000000000000");
+        assert_eq!(cap_mask(&["CAP_CHOWN"]), "0000000000000001");
+        assert_eq!(
+            cap_mask(&["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"]),
+            "0000000020000420"
+        );
+        assert_eq!(cap_mask(&["CAP_CHECKPOINT_RESTORE"]), "0000010000000000");
+    }
+
+    #[test]
+    fn set_creates_missing_parents_and_push_appends() {
+        let mut b = Bundle::busybox();
+        b.set("/linux/resources/pids", json!({ "limit": 3 }))
+            .annotation("a.b", "c")
+            .hook("prestart", json!({ "path": "/x" }))
+            .hook("prestart", json!({ "path": "/y" }));
+        let cfg = b.config();
+        assert_eq!(cfg["linux"]["resources"]["pids"]["limit"], 3);
+        assert_eq!(cfg["annotations"]["a.b"], "c");
+        assert_eq!(cfg["hooks"]["prestart"][1]["path"], "/y");
+        assert_eq!(cfg["linux"]["cgroupsPath"], cgroups_path(&b.id));
+        b.remove("/hooks");
+        assert!(b.config().get("hooks").is_none());
+    }
+
+    #[test]
+    fn namespace_replaces_an_entry_of_the_same_type() {
+        let mut b = Bundle::busybox();
+        b.namespace("network", Some("/proc/1/ns/net"));
+        let ns = b.config()["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let nets: Vec<_> = ns.iter().filter(|n| n["type"] == "network").collect();
+        assert_eq!(nets.len(), 1);
+        assert_eq!(nets[0]["path"], "/proc/1/ns/net");
+    }
+
+    #[test]
+    fn busybox_bundle_has_the_applets_and_users() {
+        let b = Bundle::busybox();
+        for applet in ["sh", "ls", "cat", "id", "stat"] {
+            let link = std::fs::read_link(b.rootfs().join("bin").join(applet)).unwrap();
+            assert_eq!(link, Path::new("busybox"));
+        }
+        let passwd = std::fs::read_to_string(b.rootfs().join("etc/passwd")).unwrap();
+        assert!(passwd.contains("user:x:1000:1000:"));
+        let saved: Value =
+            serde_json::from_str(&std::fs::read_to_string(b.path().join("config.json")).unwrap())
+                .unwrap();
+        assert_eq!(saved["process"]["terminal"], false);
+    }
+}

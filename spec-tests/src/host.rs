@@ -178,3 +178,34 @@ fn is_zombie(pid: i32) -> bool {
         })
         .unwrap_or(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INFO: &str = "\
+22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+30 22 0:5 / /with\\040space rw,nosuid - tmpfs tmpfs rw,size=1024k,mode=1770
+";
+
+    #[test]
+    fn mountinfo_points_are_unescaped() {
+        assert_eq!(mountpoints(INFO), vec!["/", "/with space"]);
+    }
+
+    #[test]
+    fn mount_entries_split_options_type_and_super_options() {
+        let e = mount_entries(INFO);
+        assert_eq!(e[1].1, "rw,nosuid");
+        assert_eq!(e[1].2, "tmpfs");
+        assert_eq!(e[1].3, "rw,size=1024k,mode=1770");
+        assert_eq!(e[0].2, "ext4");
+    }
+
+    #[test]
+    fn ids_that_are_not_one_path_component_own_no_cgroups() {
+        assert!(test_cgroups("").is_empty());
+        assert!(test_cgroups("..").is_empty());
+        assert!(test_cgroups("a/b").is_empty());
+    }
+}
