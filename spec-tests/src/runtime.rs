@@ -180,12 +180,23 @@ impl Runtime {
     /// Output goes to files, not pipes, so a detached container holding
     /// our stdio can never make the test wait for EOF.
     pub fn cmd_with(&self, args: &[&str], opts: Opts<'_>) -> Output {
+        let timeout = opts.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        self.spawn_with(args, opts).wait(timeout)
+    }
+
+    /// Starts `<bin> --root <root> <args>` without waiting, e.g. to signal it.
+    pub fn spawn(&self, args: &[&str]) -> Running {
+        self.spawn_with(args, Opts::default())
+    }
+
+    fn spawn_with(&self, args: &[&str], opts: Opts<'_>) -> Running {
         let tag = unique_id();
         let out_path = self.scratch.path().join(format!("{tag}.out"));
         let err_path = self.scratch.path().join(format!("{tag}.err"));
         let out = fs::File::create(&out_path).expect("stdout file");
         let err = fs::File::create(&err_path).expect("stderr file");
         let mut command = Command::new(&self.bin);
+        command.env(MARKER_VAR, &self.marker);
         command.arg("--root").arg(self.root.path());
         if let Some(log) = opts.log {
             command.arg("--log").arg(log).args(["--log-format", "json"]);
@@ -201,46 +212,18 @@ impl Runtime {
         if let Some(hook) = opts.pre_exec {
             use std::os::unix::process::CommandExt;
             // SAFETY: the hooks tests pass only call async-signal-safe
-            // functions (dup2/fcntl) between fork and exec.
+            // functions (dup2) between fork and exec.
             unsafe {
                 command.pre_exec(hook);
             }
         }
-        let mut child = command
+        let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", self.bin.display()));
-        let deadline = Instant::now() + opts.timeout.unwrap_or(DEFAULT_TIMEOUT);
-        let mut timed_out = false;
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait for runtime") {
-                break status;
-            }
-            if Instant::now() > deadline {
-                timed_out = true;
-                let _ = child.kill(); // our own child, by pid
-                break child.wait().expect("reap killed runtime");
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        use std::os::unix::process::ExitStatusExt;
-        let code = status
-            .code()
-            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
-        let read = |p: &Path| {
-            let mut s = String::new();
-            if let Ok(mut f) = fs::File::open(p) {
-                let mut bytes = Vec::new();
-                let _ = f.read_to_end(&mut bytes);
-                s = String::from_utf8_lossy(&bytes).into_owned();
-            }
-            let _ = fs::remove_file(p);
-            s
-        };
-        Output {
-            code,
-            stdout: read(&out_path),
-            stderr: read(&err_path),
-            timed_out,
+        Running {
+            child,
+            out_path,
+            err_path,
         }
     }
 
@@ -258,6 +241,61 @@ impl Runtime {
             rt: self,
             id: id.to_string(),
             bundle: bundle.path().to_path_buf(),
+        }
+    }
+}
+
+/// A runtime command still running; [`Running::wait`] collects its output.
+pub struct Running {
+    child: std::process::Child,
+    out_path: PathBuf,
+    err_path: PathBuf,
+}
+
+impl Running {
+    /// The runtime process's pid (a child of the test).
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).expect("pid fits i32")
+    }
+
+    /// Sends `signal` to the runtime process (our own child, by pid).
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), signal)
+            .expect("signal the runtime process");
+    }
+
+    /// Waits up to `timeout` (then SIGKILLs it) and returns its output.
+    pub fn wait(mut self, timeout: Duration) -> Output {
+        let deadline = Instant::now() + timeout;
+        let mut timed_out = false;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for runtime") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                timed_out = true;
+                let _ = self.child.kill(); // our own child, by pid
+                break self.child.wait().expect("reap killed runtime");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        use std::os::unix::process::ExitStatusExt;
+        let code = status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+        let read = |p: &Path| {
+            let mut bytes = Vec::new();
+            if let Ok(mut f) = fs::File::open(p) {
+                let _ = f.read_to_end(&mut bytes);
+            }
+            let _ = fs::remove_file(p);
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        Output {
+            code,
+            stdout: read(&self.out_path),
+            stderr: read(&self.err_path),
+            timed_out,
         }
     }
 }

@@ -378,3 +378,26 @@ fn list_prints_a_table_and_quiet_prints_ids() {
     let quiet = rt.cmd(&["list", "-q"]).ok("list -q").stdout;
     assert_eq!(quiet, format!("{}\n", c.id));
 }
+
+#[test]
+fn run_forwards_signals_to_the_container() {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    b.root_readonly(false)
+        .sh("trap 'exit 3' TERM; touch /tmp/ready; while :; do sleep 0.1; done");
+    let c = rt.container(&b);
+    let bundle = b.path().to_str().unwrap().to_string();
+    let running = rt.spawn(&["run", "--bundle", &bundle, &c.id]);
+    let ready = b.rootfs().join("tmp/ready");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !ready.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "container never set its trap"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    running.signal(nix::sys::signal::Signal::SIGTERM);
+    let out = running.wait(Duration::from_secs(10));
+    assert_eq!(out.code, 3, "SIGTERM should reach the container: {out:#?}");
+}
