@@ -16,6 +16,7 @@ pub const APPLETS: &[&str] = &[
     "sh", "ls", "cat", "echo", "id", "hostname", "mount", "mkdir", "touch", "sleep", "true",
     "false", "stat", "grep", "ps", "env", "pwd", "readlink", "wc", "head", "test", "[", "usleep",
     "tr", "sed", "sort", "rm", "ln", "uname", "printf", "cut", "dd", "tail", "kill", "mknod",
+    "tty",
 ];
 
 /// The default configuration `runc spec` writes (runc 1.1), with `terminal` off.

@@ -84,3 +84,33 @@ fn console_socket_without_terminal_fails() {
     assert!(out.stderr.contains("console"), "{out:#?}");
     assert!(!c.state_dir_exists());
 }
+
+#[test]
+fn dev_console_is_the_containers_pty() {
+    let mut b = Bundle::busybox();
+    b.terminal(true)
+        .sh("echo tty=$(tty); echo console=$(stat -c %t:%T /dev/console) slave=$(stat -c %t:%T $(tty)); sleep 1");
+    let rt = Runtime::new();
+    let c = rt.container(&b);
+    let mut sock = ConsoleSocket::listen(Duration::from_secs(20));
+    c.create_with(&["--console-socket", sock.path().to_str().unwrap()])
+        .ok("create with console");
+    let master = sock.master().expect("pty master received");
+    c.start().ok("start");
+    let out = read_master(master, "slave=", Duration::from_secs(10));
+    let out = read_rest(out);
+    let console = field(&out, "console=");
+    let slave = field(&out, "slave=");
+    assert!(field(&out, "tty=").starts_with("/dev/pts/"), "{out:?}");
+    assert_eq!(console, slave, "/dev/console is not the pty slave: {out:?}");
+}
+
+fn read_rest(out: String) -> String {
+    out.replace('\r', "")
+}
+
+fn field<'a>(out: &'a str, key: &str) -> &'a str {
+    out.split_whitespace()
+        .find_map(|w| w.strip_prefix(key))
+        .unwrap_or_else(|| panic!("no {key} in {out:?}"))
+}

@@ -401,3 +401,36 @@ fn run_forwards_signals_to_the_container() {
     let out = running.wait(Duration::from_secs(10));
     assert_eq!(out.code, 3, "SIGTERM should reach the container: {out:#?}");
 }
+
+#[test]
+fn delete_without_force_removes_a_created_container() {
+    let rt = Runtime::new();
+    let b = sleeper();
+    let c = rt.container(&b);
+    c.create().ok("create");
+    let pid = c.pid();
+    c.delete().ok("delete of a created container");
+    assert!(c.state().code != 0, "state must fail after delete");
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while rt.processes_of(&c.id).contains(&pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "init {pid} survived delete"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn kill_and_start_of_a_stopped_container_fail() {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    b.args(&["true"]);
+    let c = rt.container(&b);
+    c.create().ok("create");
+    c.start().ok("start");
+    c.wait_for_status("stopped", Duration::from_secs(5));
+    c.kill("KILL").failed("kill of a stopped container");
+    c.start().failed("start of a stopped container");
+    assert_eq!(c.status(), "stopped");
+}

@@ -342,3 +342,14 @@ fn an_absolute_args0_is_executed_directly() {
         "abs\n"
     );
 }
+
+#[test]
+fn domainname_is_set_from_the_config() {
+    let out = run_sh(
+        |b| {
+            b.set("/domainname", serde_json::json!("husk.example"));
+        },
+        "cat /proc/sys/kernel/domainname",
+    );
+    assert_eq!(out, "husk.example\n");
+}
