@@ -156,6 +156,9 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     if process.terminal().unwrap_or(false) && opts.console_socket.is_none() {
         return Err(TtyError::NoSocket.into());
     }
+    if !process.terminal().unwrap_or(false) && opts.console_socket.is_some() {
+        return Err(TtyError::SocketWithoutTerminal.into());
+    }
     crate::logging::phase("create: spec loaded");
     let locked = store.create(&opts.id)?;
     let mut cleanup = Cleanup { locked: Some(locked), cgroup: None, init_pid: None, child_is_ours: true, _store: store };
@@ -409,6 +412,7 @@ pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
         std::thread::sleep(Duration::from_millis(1));
     }
     let _ = std::fs::remove_file(&fifo);
+    wait_for_exec(&fd);
     let running = serde_json::to_vec(&record.oci_state(Status::Running)).unwrap_or_default();
     if let Err(e) = hooks::run(hooks::Kind::Poststart, record.spec.hooks().as_ref(), &running) {
         // runc: a failing poststart hook kills the container and fails `start`.
@@ -416,6 +420,23 @@ pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
         return Err(e.into());
     }
     Ok(())
+}
+
+/// After its byte, the init runs startContainer hooks and execs; its fifo fd is close-on-exec,
+/// so end-of-file on our side means the user program has been exec'd (or the init died).
+/// poststart hooks must not run before that.
+fn wait_for_exec(fifo: &OwnedFd) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut buf = [0u8; 16];
+    while Instant::now() < deadline {
+        let mut pfd = [nix::poll::PollFd::new(fifo.as_fd(), nix::poll::PollFlags::POLLIN)];
+        let _ = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(1000u16));
+        match nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(fifo), &mut buf) {
+            Ok(0) => return,
+            Ok(_) | Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return,
+        }
+    }
 }
 
 fn kill_all_in(cg: &dyn Manager, sig: Signal) {

@@ -15,6 +15,8 @@ use nix::sys::stat::Mode;
 pub enum TtyError {
     #[error("process.terminal is true but no --console-socket was given")]
     NoSocket,
+    #[error("--console-socket was given but process.terminal is false")]
+    SocketWithoutTerminal,
     #[error("connect to console socket {path:?}")]
     Connect { path: PathBuf, #[source] source: std::io::Error },
     #[error("open /dev/ptmx in the container")]

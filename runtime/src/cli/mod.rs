@@ -47,8 +47,9 @@ pub struct Cli {
     /// Use systemd to manage cgroups (not supported yet: refused with an error).
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
-    /// Rootless mode: true, false or auto (only false/auto are supported).
-    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
+    /// Rootless mode: true, false or auto (only false/auto are supported). Given before the
+    /// subcommand, as go-runc does (`husk --rootless=false create ...`).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = false)]
     rootless: Option<String>,
     /// Accepted for runc compatibility; checkpointing is not supported.
     #[arg(long, global = true, hide = true)]
