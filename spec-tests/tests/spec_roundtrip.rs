@@ -32,7 +32,9 @@ fn spec_output_runs_after_setting_args_and_cgroups_path() {
     cfg["linux"]["cgroupsPath"] = json!(cgroups_path(&b.id));
     *b.config_mut() = cfg;
     let c = rt.container(&b);
-    assert_eq!(c.run_ok(), "spec-ok\nrunc\n");
+    let out = c.run_ok();
+    let name = generated_spec(&Bundle::busybox_rootfs_only(), &rt)["hostname"].clone();
+    assert_eq!(out, format!("spec-ok\n{}\n", name.as_str().unwrap_or_default()));
 }
 
 #[test]
@@ -49,6 +51,9 @@ fn spec_output_matches_runcs_default_config() {
         "{cfg}"
     );
     cfg["ociVersion"] = want["ociVersion"].clone();
+    // The hostname is the runtime's own name ("runc", "husk"); everything else is runc's.
+    assert!(cfg["hostname"].is_string(), "{cfg}");
+    cfg["hostname"] = want["hostname"].clone();
     assert_eq!(cfg, want);
 }
 
