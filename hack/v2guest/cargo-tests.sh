@@ -59,7 +59,8 @@ cut -f2 "$work/tests" | sort -u > "$work/pkgdirs"
 while read -r d; do
     args+=(--include "$d")
 done < "$work/pkgdirs"
-for rt in /usr/sbin/runc /usr/bin/crun; do
+# util-linux's unshare: the rootfs kernel tests need --propagation, which busybox lacks.
+for rt in /usr/sbin/runc /usr/bin/crun /usr/bin/unshare; do
     [ -x "$rt" ] && args+=(--include "$rt")
 done
 

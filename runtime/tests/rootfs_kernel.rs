@@ -648,6 +648,12 @@ fn spec_missing_bind_source() -> Spec {
 fn cgroup_namespace_mounts_fresh_cgroup_filesystems() {
     let test = "cgroup_namespace_mounts_fresh_cgroup_filesystems";
     let Some(dir) = child_dir(test) else {
+        if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+            // The scenario mounts this host's v1 hierarchies; it runs on the v1 host, and the
+            // v2 guest covers cgroup2 mounts through the spec-tests suite.
+            eprintln!("{test}: skipped on a pure cgroup v2 host (needs the v1 hierarchies)");
+            return;
+        }
         let host = [
             "/sys/fs/cgroup/memory",
             "/sys/fs/cgroup/cpu",

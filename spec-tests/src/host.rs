@@ -9,6 +9,21 @@ use std::time::Duration;
 /// Where cgroup v1 hierarchies (and the unified one) are mounted.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
+/// A pure cgroup v2 host (the test guest), as opposed to v1 or hybrid.
+pub fn cgroup_v2() -> bool {
+    Path::new(CGROUP_ROOT).join("cgroup.controllers").exists()
+}
+
+/// The host path of a container's cgroup file. `v1_controller` names the v1 hierarchy the
+/// file lives in; on v2 every file is in the one directory.
+pub fn cgroup_file(v1_controller: &str, id: &str, file: &str) -> PathBuf {
+    if cgroup_v2() {
+        PathBuf::from(format!("{CGROUP_ROOT}/husk-test/{id}/{file}"))
+    } else {
+        PathBuf::from(format!("{CGROUP_ROOT}/{v1_controller}/husk-test/{id}/{file}"))
+    }
+}
+
 /// Existing `/sys/fs/cgroup/<hierarchy>/husk-test/<id>` directories.
 pub fn test_cgroups(id: &str) -> Vec<PathBuf> {
     // Ids that can't name a single directory under /husk-test own no cgroup.
@@ -18,9 +33,11 @@ pub fn test_cgroups(id: &str) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(CGROUP_ROOT) else {
         return Vec::new();
     };
+    // v1: one directory per hierarchy; v2: the single tree at the root.
     let mut found: Vec<PathBuf> = entries
         .flatten()
         .map(|e| e.path().join("husk-test").join(id))
+        .chain(std::iter::once(Path::new(CGROUP_ROOT).join("husk-test").join(id)))
         .filter(|p| p.is_dir())
         .collect();
     found.sort();

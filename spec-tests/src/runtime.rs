@@ -107,6 +107,8 @@ pub struct Opts<'a> {
     /// Passed as global `--log <path> --log-format json`.
     pub log: Option<&'a Path>,
     pub cwd: Option<&'a Path>,
+    /// Fed to the command's standard input (e.g. `update --resources -`).
+    pub stdin: Option<&'a str>,
     /// Runs this before exec in the child (e.g. to place an fd at 3).
     pub pre_exec: Option<Box<dyn FnMut() -> std::io::Result<()> + Send + Sync>>,
 }
@@ -184,6 +186,11 @@ impl Runtime {
         self.spawn_with(args, opts).wait(timeout)
     }
 
+    /// Runs `<bin> --root <root> <args>` with `input` on its standard input.
+    pub fn cmd_stdin(&self, args: &[&str], input: &str) -> Output {
+        self.cmd_with(args, Opts { stdin: Some(input), ..Opts::default() })
+    }
+
     /// Starts `<bin> --root <root> <args>` without waiting, e.g. to signal it.
     pub fn spawn(&self, args: &[&str]) -> Running {
         self.spawn_with(args, Opts::default())
@@ -201,11 +208,15 @@ impl Runtime {
         if let Some(log) = opts.log {
             command.arg("--log").arg(log).args(["--log-format", "json"]);
         }
-        command
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err);
+        let stdin = match opts.stdin {
+            Some(text) => {
+                let in_path = self.scratch.path().join(format!("{tag}.in"));
+                fs::write(&in_path, text).expect("stdin file");
+                Stdio::from(fs::File::open(&in_path).expect("open stdin file"))
+            }
+            None => Stdio::null(),
+        };
+        command.args(args).stdin(stdin).stdout(out).stderr(err);
         if let Some(cwd) = opts.cwd {
             command.current_dir(cwd);
         }
