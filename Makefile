@@ -34,7 +34,8 @@ test-host: deps build
 	HUSK_BIN=$(CURDIR)/target/release/husk $(CARGO) test --workspace --release
 
 # Boots Debian's kernel with cgroup v1 disabled and checks the guest is a pure
-# cgroup v2 host. SMOKE_FLAGS=--with-husk also runs a husk container in it.
+# cgroup v2 host, and runs a busybox container with husk in it.
+SMOKE_FLAGS ?= --with-husk
 test-v2: deps-v2 build
 	hack/v2guest/smoke.sh $(SMOKE_FLAGS)
 

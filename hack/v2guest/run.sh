@@ -83,6 +83,9 @@ printf 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n' > "$root/etc/group"
 # the copy working is not attempted: files are dereferenced.
 add_file() { # SRC DEST
     mkdir -p "$root$(dirname "$2")"
+    # An applet symlink may already sit at DEST (it points at /bin/busybox, an absolute
+    # path): replace the link, never write through it.
+    rm -f "$root$2"
     cp -L --preserve=mode,timestamps "$1" "$root$2"
 }
 

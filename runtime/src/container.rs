@@ -82,6 +82,9 @@ pub struct CreateOptions {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    /// systemd socket activation (`LISTEN_FDS` in husk's environment): that many fds from 3
+    /// pass through, and the process gets `LISTEN_FDS=N LISTEN_PID=1`, as runc does.
+    pub listen_fds: u32,
 }
 
 /// A created container whose init is blocked on exec.fifo.
@@ -151,7 +154,10 @@ fn resources_with_devices(b: &Bundle) -> LinuxResources {
 
 pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerError> {
     crate::logging::phase("create: start");
-    let bundle = spec::load(&opts.bundle)?;
+    let mut bundle = spec::load(&opts.bundle)?;
+    if opts.listen_fds > 0 {
+        pass_listen_fds(&mut bundle, opts.listen_fds);
+    }
     let process = bundle.spec.process().as_ref().expect("validated");
     if process.terminal().unwrap_or(false) && opts.console_socket.is_none() {
         return Err(TtyError::NoSocket.into());
@@ -209,7 +215,8 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
         channel: &child_end,
         exec_fifo: &fifo,
         console: console.as_ref(),
-        preserve_fds: opts.preserve_fds,
+        preserve_fds: opts.preserve_fds + opts.listen_fds,
+        no_new_keyring: opts.no_new_keyring,
         die_with_parent: !plan.needs_intermediate(),
     };
 
@@ -272,6 +279,15 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     let _locked = cleanup.disarm();
     crate::logging::phase("create: done");
     Ok(Created { pid })
+}
+
+fn pass_listen_fds(bundle: &mut Bundle, n: u32) {
+    if let Some(p) = bundle.spec.process_mut().as_mut() {
+        let mut env = p.env().clone().unwrap_or_default();
+        env.push(format!("LISTEN_FDS={n}"));
+        env.push("LISTEN_PID=1".to_string());
+        p.set_env(Some(env));
+    }
 }
 
 fn creating_state(id: &str, b: &Bundle, pid: i32) -> Vec<u8> {

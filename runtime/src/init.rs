@@ -55,6 +55,8 @@ pub enum InitError {
     MakeCwd { path: std::path::PathBuf, #[source] source: std::io::Error },
     #[error("open exec fifo {path:?} to wait for start")]
     Fifo { path: String, #[source] source: nix::errno::Errno },
+    #[error("keyctl(KEYCTL_JOIN_SESSION_KEYRING) for a new session keyring")]
+    Keyring(#[source] nix::errno::Errno),
     #[error("prctl(PR_SET_DUMPABLE, 0)")]
     Dumpable(#[source] nix::errno::Errno),
     #[error("prctl(PR_SET_PDEATHSIG)")]
@@ -75,6 +77,8 @@ pub struct InitContext<'a> {
     pub exec_fifo: &'a OwnedFd,
     pub console: Option<&'a UnixStream>,
     pub preserve_fds: u32,
+    /// `--no-new-keyring`: keep the caller's session keyring instead of a new one.
+    pub no_new_keyring: bool,
     /// The init's parent stays around until Ready (no intermediate): kill the init if it dies.
     pub die_with_parent: bool,
 }
@@ -124,6 +128,9 @@ fn script(ctx: &InitContext<'_>) -> Result<Never, InitError> {
     ctx.channel.wait_for(Message::Go)?;
     become_root_in_userns(ctx)?;
     nix::unistd::setsid().map_err(InitError::Setsid)?;
+    if !ctx.no_new_keyring {
+        join_session_keyring(ctx)?;
+    }
     enter_new_cgroup_and_time_namespaces(ctx)?;
     set_hostname(ctx)?;
     if has_mntns {
@@ -152,7 +159,8 @@ fn script(ctx: &InitContext<'_>) -> Result<Never, InitError> {
         nix::sys::prctl::set_pdeathsig(None).map_err(InitError::DeathSignal)?;
     }
     ctx.channel.send(&Message::Ready)?;
-    wait_for_start(ctx)?;
+    // Held open (close-on-exec) until execve: `start` takes EOF on the fifo as "exec'd".
+    let _fifo = wait_for_start(ctx)?;
     run_hook_in_container(ctx, hooks::Kind::StartContainer)?;
     Err(exec.exec().into())
 }
@@ -205,6 +213,15 @@ pub fn become_the_process(
 
 fn setgroups_allowed() -> bool {
     std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true)
+}
+
+/// A kernel without keyring support, or a user namespace that may not create one, is not an
+/// error (runc ignores ENOSYS and EACCES/EDQUOT here too).
+fn join_session_keyring(ctx: &InitContext<'_>) -> Result<(), InitError> {
+    match crate::sys::process::join_session_keyring(&format!("_ses.{}", ctx.id)) {
+        Ok(()) | Err(nix::errno::Errno::ENOSYS) | Err(nix::errno::Errno::EACCES) | Err(nix::errno::Errno::EDQUOT) => Ok(()),
+        Err(e) => Err(InitError::Keyring(e)),
+    }
 }
 
 fn enter_new_cgroup_and_time_namespaces(ctx: &InitContext<'_>) -> Result<(), InitError> {
@@ -301,12 +318,13 @@ fn prepare_exec(p: &Process) -> Result<ExecPlan, InitError> {
     Ok(ExecPlan::new(&path, &args, &env)?)
 }
 
-/// Block until `husk start` opens the fifo for reading, then tell it we are going.
-fn wait_for_start(ctx: &InitContext<'_>) -> Result<(), InitError> {
+/// Block until `husk start` opens the fifo for reading, then tell it we are going. The
+/// returned write end must stay open until execve closes it.
+fn wait_for_start(ctx: &InitContext<'_>) -> Result<OwnedFd, InitError> {
     let path = format!("/proc/self/fd/{}", ctx.exec_fifo.as_fd().as_raw_fd());
     let fd = nix::fcntl::open(path.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|source| InitError::Fifo { path: path.clone(), source })?;
     let fd = crate::sys::fd::own(fd);
     nix::unistd::write(&fd, b"0").map_err(|source| InitError::Fifo { path, source })?;
-    Ok(())
+    Ok(fd)
 }

@@ -49,7 +49,8 @@ impl CreateFlags {
             pid_file: self.pid_file.clone(),
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
-            preserve_fds: self.preserve_fds + listen_fds(),
+            preserve_fds: self.preserve_fds,
+            listen_fds: listen_fds(),
         }
     }
 }

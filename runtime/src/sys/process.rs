@@ -208,3 +208,22 @@ pub fn kill(pid: i32, signal: i32) -> Result<(), Errno> {
     let ret = unsafe { libc::kill(pid, signal) };
     Errno::result(ret).map(drop)
 }
+
+/// `keyctl(KEYCTL_JOIN_SESSION_KEYRING, name)`: give the container its own session keyring
+/// (runc does this unless --no-new-keyring), then `KEYCTL_SETPERM` it as runc does so the
+/// container's processes can use but not leak it.
+pub fn join_session_keyring(name: &str) -> Result<(), Errno> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    const KEYCTL_SETPERM: libc::c_long = 5;
+    let cname = CString::new(name).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: the name pointer is a valid NUL-terminated string for the duration of the call.
+    let id = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, cname.as_ptr()) };
+    if id < 0 {
+        return Err(Errno::last());
+    }
+    // runc's ModKeyringPerm(id, 0xffffffff, 0x080000): possessor all, user view/read/search…
+    const PERM: libc::c_long = 0x3f3f0000 | 0x080000;
+    // SAFETY: KEYCTL_SETPERM takes two integers.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_SETPERM, id, PERM) };
+    Errno::result(ret).map(drop)
+}
