@@ -263,7 +263,8 @@ fn a_memory_limit_oom_kills_a_process_that_exceeds_it_and_events_report_it() {
     c.create().ok("create");
     let events = rt.spawn(&["events", "--interval", "1s", &c.id]);
     c.start().ok("start");
-    c.wait_for_status("stopped", Duration::from_secs(30));
+    // Reclaim before the kill takes ~20 s in the emulated v2 guest; a second on the host.
+    c.wait_for_status("stopped", Duration::from_secs(120));
     let out = events.wait(Duration::from_secs(10));
     assert!(
         out.stdout.lines().any(|l| l.contains("\"type\":\"oom\"")),
