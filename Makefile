@@ -29,6 +29,7 @@ demo: deps $(if $(filter $(DEFAULT_HUSK),$(HUSK)),build)
 # Host tests (this machine: cgroup v1), then the same test binaries on a pure
 # cgroup v2 guest.
 test: test-host $(if $(filter 1,$(V2)),test-v2 test-v2-suite)
+	hack/check-leaks.sh
 
 test-host: deps build
 	HUSK_BIN=$(CURDIR)/target/release/husk $(CARGO) test --workspace --release
