@@ -22,6 +22,10 @@ use clap::{Parser, Subcommand};
 
 use husk::state::Store;
 
+/// `husk --version` prints runc's layout ("NAME version X", then "spec: ..."), which Docker's
+/// `info` and go-runc's `Version()` parse.
+const VERSION: &str = concat!("version ", env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0");
+
 const LONG_ABOUT: &str = "husk is a low-level OCI container runtime with runc's command line.
 
 It takes an OCI bundle (a directory with config.json and a root filesystem) and runs it as an
@@ -30,7 +34,7 @@ hooks and a console socket, as the OCI runtime specification describes. State li
 --root (default /run/husk), one directory per container.";
 
 #[derive(Debug, Parser)]
-#[command(name = "husk", version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0"), about = "A low-level OCI container runtime (runc-compatible)", long_about = LONG_ABOUT)]
+#[command(name = "husk", version = VERSION, about = "A low-level OCI container runtime (runc-compatible)", long_about = LONG_ABOUT)]
 pub struct Cli {
     /// Directory for container state (tmpfs recommended).
     #[arg(long, global = true, default_value = husk::state::DEFAULT_ROOT)]
