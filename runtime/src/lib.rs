@@ -13,6 +13,7 @@ pub mod exec;
 pub mod hooks;
 pub mod init;
 pub mod logging;
+pub mod mountinfo;
 pub mod namespaces;
 pub mod process;
 pub mod rlimits;

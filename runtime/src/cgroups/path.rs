@@ -176,25 +176,7 @@ pub(super) struct V1Mount {
 
 /// Undoes mountinfo's octal escapes (`\040` for a space, ...).
 fn unescape(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4]
-                .iter()
-                .all(|b| (b'0'..=b'7').contains(b))
-        {
-            let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    crate::mountinfo::unescape(s).to_string_lossy().into_owned()
 }
 
 /// The v1 hierarchies mounted below the cgroup root, in mountinfo order, one per hierarchy.
