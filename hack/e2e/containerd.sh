@@ -4,6 +4,15 @@
 # with the shim option BinaryName=husk (`ctr run --runc-binary`), or through
 # the runc binary name the shim finds on containerd's PATH (p_* scenarios), or
 # through the v1 linux runtime whose `runtime` key in config.toml names husk.
+#
+# containerd 1.6 has no config.toml knob that sets BinaryName for non-CRI clients:
+# `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options] BinaryName`
+# is read by the CRI plugin only (containerd/containerd#4618: "This config is only used
+# by CRI, not by ctr and Docker"); ctr and dockerd send the shim options themselves
+# with each container. What does work from the daemon side is the shim's default
+# BinaryName "runc" looked up on containerd's PATH, and the deprecated v1 runtime's
+# `[plugins."io.containerd.runtime.v1.linux"] runtime = ...` (containerd-shim, not
+# containerd-shim-runc-v2).
 
 # ctr's FIFOs go under the temp dir, not /run/containerd/fifo.
 ctr_() { timeout 60 ctr -a "$CONTAINERD_SOCK" -n "$CTR_NS" "$@"; }

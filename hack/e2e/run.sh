@@ -85,6 +85,24 @@ copy_logs() {
     echo "e2e: logs kept in $dest"
 }
 
+# A v2 shim listens on /run/containerd/s/<sha256(address/namespace/id)> whatever
+# containerd's state dir is (containerd 1.6); a killed shim leaves it behind.
+shim_socket_of() { # SHIM-CMDLINE
+    local ns id addr
+    # shellcheck disable=SC2086
+    set -- $1
+    while [ $# -gt 1 ]; do
+        case "$1" in
+            -namespace) ns=$2 ;;
+            -id) id=$2 ;;
+            -address) addr=$2 ;;
+        esac
+        shift
+    done
+    [ -n "${ns:-}" ] && [ -n "${id:-}" ] && [ -n "${addr:-}" ] || return 0
+    echo "/run/containerd/s/$(printf '%s' "$addr/$ns/$id" | sha256sum | cut -d' ' -f1)"
+}
+
 # Best effort: whatever the leak checks found is removed here, by pid/path.
 cleanup() {
     local rc=$? pid cmd d line
@@ -95,6 +113,7 @@ cleanup() {
         [ -n "$pid" ] || continue
         echo "e2e: killing leftover pid $pid: $cmd" >&2
         kill -KILL "$pid" 2>/dev/null
+        shim_socket_of "$cmd" | xargs -r rm -f
     done < <(our_processes)
     for d in $(find /sys/fs/cgroup/*/"${CG_PARENT#/}" -depth -type d 2>/dev/null); do
         for pid in $(cat "$d/cgroup.procs" 2>/dev/null); do
