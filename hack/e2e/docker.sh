@@ -3,6 +3,8 @@
 # dockerd whose runtime `husk` is our binary. dockerd drives husk through
 # containerd's containerd-shim-runc-v2, exactly as it drives runc.
 
+# The scripts given to containers are single-quoted on purpose: they expand inside.
+# shellcheck disable=SC2016
 dk() { timeout 60 /usr/bin/docker -H "unix://$DOCKER_SOCK" "$@"; }
 # Every container runs without networking: dockerd has --bridge=none.
 drun() { dk run --network none --runtime husk "$@"; }

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # End-to-end check that husk is a drop-in for runc under Debian's Docker 20.10
 # (docker.io) and containerd 1.6, both driving it through containerd's own Go
 # containerd-shim-runc-v2 exactly as they drive runc.
@@ -28,11 +29,8 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-# shellcheck source=lib.sh
 . "$here/lib.sh"
-# shellcheck source=docker.sh
 . "$here/docker.sh"
-# shellcheck source=containerd.sh
 . "$here/containerd.sh"
 
 die() { echo "e2e: $*" >&2; exit 2; }
@@ -115,12 +113,12 @@ cleanup() {
         kill -KILL "$pid" 2>/dev/null
         shim_socket_of "$cmd" | xargs -r rm -f
     done < <(our_processes)
-    for d in $(find /sys/fs/cgroup/*/"${CG_PARENT#/}" -depth -type d 2>/dev/null); do
-        for pid in $(cat "$d/cgroup.procs" 2>/dev/null); do
+    while IFS= read -r d; do
+        while read -r pid; do
             echo "e2e: killing leftover container process $pid in $d" >&2
             kill -KILL "$pid" 2>/dev/null
-        done
-    done
+        done 2>/dev/null <"$d/cgroup.procs"
+    done < <(find /sys/fs/cgroup/*/"${CG_PARENT#/}" -depth -type d 2>/dev/null)
     sleep 0.2
     find /sys/fs/cgroup/*/"${CG_PARENT#/}" -depth -type d -exec rmdir {} \; 2>/dev/null
     # Mount points under the temp dir, deepest first.
@@ -269,14 +267,15 @@ leak_mounts() {
 
 leak_cgroups() {
     local left
-    left=$(find /sys/fs/cgroup/*/"${CG_PARENT#/}" -mindepth 1 -type d 2>/dev/null)
+    left=$(find /sys/fs/cgroup/*/"${CG_PARENT#/}" -mindepth 1 -type d 2>/dev/null || true)
     expect_eq "" "$left" "container cgroups under $CG_PARENT"
 }
 
 leak_runtime_state() {
     local left
+    # (a root the runtime never made is as empty as one it cleaned)
     left=$(find "$DOCKER_RUNC_ROOT" "$CTR_RUNC_ROOT/$CTR_NS" "$CTR_V1_ROOT/$CTR_NS" \
-        -mindepth 1 -maxdepth 1 2>/dev/null)
+        -mindepth 1 -maxdepth 1 2>/dev/null || true)
     expect_eq "" "$left" "husk state dirs left"
 }
 
