@@ -28,7 +28,7 @@ demo: deps $(if $(filter $(DEFAULT_HUSK),$(HUSK)),build)
 
 # Host tests (this machine: cgroup v1), then the same test binaries on a pure
 # cgroup v2 guest.
-test: test-host $(if $(filter 1,$(V2)),test-v2 test-v2-suite)
+test: test-host test-e2e $(if $(filter 1,$(V2)),test-v2 test-v2-suite)
 	hack/check-leaks.sh
 
 test-host: deps build
@@ -51,3 +51,11 @@ install: build
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# End-to-end: husk as runc's drop-in under Debian's Docker 20.10 and containerd
+# 1.6, through containerd-shim-runc-v2 (private daemons; hack/e2e/run.sh installs
+# docker.io/containerd itself). HUSK=/usr/sbin/runc make test-e2e checks the
+# scenarios against runc.
+.PHONY: test-e2e
+test-e2e: $(if $(filter $(DEFAULT_HUSK),$(HUSK)),build)
+	HUSK=$(HUSK) hack/e2e/run.sh

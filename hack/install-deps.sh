@@ -6,13 +6,15 @@
 #
 #   hack/install-deps.sh        base set: busybox-static libseccomp-dev pkg-config runc crun
 #   hack/install-deps.sh --v2   also what the cgroup v2 guest needs: qemu-system-x86 cpio
+#   hack/install-deps.sh --e2e  also the daemons hack/e2e drives: docker.io containerd
 set -euo pipefail
 
 packages=(busybox-static libseccomp-dev pkg-config runc crun)
 for arg in "$@"; do
     case "$arg" in
         --v2) packages+=(qemu-system-x86 cpio) ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        --e2e) packages+=(docker.io containerd) ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
         *) echo "install-deps: unknown argument: $arg" >&2; exit 2 ;;
     esac
 done

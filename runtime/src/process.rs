@@ -28,6 +28,14 @@ pub enum ProcessError {
     CwdOutside(PathBuf),
     #[error("process.args[0] {0:?}: executable file not found in $PATH")]
     NotFound(String),
+    // runc's (Go's exec.LookPath) wording: containerd and docker look for these words to
+    // map the failure to exit status 127 (not found) or 126 (permission denied).
+    #[error("process.args[0] {0:?}: stat {0}: no such file or directory")]
+    Missing(String),
+    #[error("process.args[0] {0:?}: permission denied (not an executable file)")]
+    NotExecutable(String),
+    #[error("process.args[0] {path:?}: stat")]
+    Stat { path: PathBuf, #[source] source: std::io::Error },
     #[error("process.args contains a NUL byte")]
     Nul,
     #[error("exec {path:?}")]
@@ -102,9 +110,17 @@ pub fn enter_cwd(cwd: &Path) -> Result<(), ProcessError> {
 }
 
 /// Resolve `args[0]` against PATH from the process environment (as the shell would).
+/// A name with a slash is used as it is (relative to the cwd) but must be an executable
+/// file, so a missing binary fails `create` as with runc, not the later execve.
 pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, ProcessError> {
     if arg0.contains('/') {
-        return Ok(PathBuf::from(arg0));
+        use std::os::unix::fs::PermissionsExt;
+        return match std::fs::metadata(arg0) {
+            Ok(md) if !md.is_dir() && md.permissions().mode() & 0o111 != 0 => Ok(PathBuf::from(arg0)),
+            Ok(_) => Err(ProcessError::NotExecutable(arg0.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ProcessError::Missing(arg0.to_string())),
+            Err(source) => Err(ProcessError::Stat { path: PathBuf::from(arg0), source }),
+        };
     }
     let path = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
     for dir in path.split(':').filter(|d| !d.is_empty()) {
@@ -218,6 +234,21 @@ mod tests {
         let env = vec![format!("PATH=/nonexistent:{}", dir.path().display())];
         assert_eq!(find_executable("tool", &env).unwrap(), bin);
         assert!(matches!(find_executable("nope", &env), Err(ProcessError::NotFound(_))));
-        assert_eq!(find_executable("/abs/x", &env).unwrap(), PathBuf::from("/abs/x"));
+        let abs = bin.to_str().unwrap();
+        assert_eq!(find_executable(abs, &env).unwrap(), bin);
+    }
+
+    #[test]
+    fn a_path_to_a_missing_or_non_executable_file_is_refused_with_runcs_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        let err = find_executable(missing.to_str().unwrap(), &[]).unwrap_err();
+        assert!(err.to_string().contains("no such file or directory"), "{err}");
+        let plain = dir.path().join("data");
+        std::fs::write(&plain, "x").unwrap();
+        let err = find_executable(plain.to_str().unwrap(), &[]).unwrap_err();
+        assert!(err.to_string().contains("permission denied"), "{err}");
+        let err = find_executable(dir.path().to_str().unwrap(), &[]).unwrap_err();
+        assert!(matches!(err, ProcessError::NotExecutable(_)), "{err}");
     }
 }
