@@ -170,7 +170,14 @@ else
     bad "shim.pid of t-kill found" "$(ls "$T/state/io.containerd.runtime.v2.task/$NS/t-kill" 2>&1)"
 fi
 
-# 7. leaks
+# 7. OOM: a 64 MiB buffer in a 16 MiB memory cgroup
+ctr_ run --rm --runtime "$RUNTIME" --cgroup "$CG/t-oom" --memory-limit 16777216 "$IMG" t-oom \
+    dd if=/dev/zero of=/dev/null bs=67108864 count=1 >/dev/null 2>&1
+st=$?
+sleep 0.5
+if grep -q /tasks/oom "$T/events.log"; then ok "TaskOOM published (exit status $st)"; else bad "TaskOOM published" "exit status $st"; fi
+
+# 8. leaks
 sleep 0.5
 left=$(ps -eo pid,args | grep "$T/bin/containerd-shim-husk-v2" | grep -v grep)
 check "no shim processes left" "" "$left"

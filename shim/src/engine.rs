@@ -49,4 +49,7 @@ pub trait Engine: Send + Sync {
     fn update(&self, id: &str, resources: &[u8]) -> Result<(), EngineError>;
     /// One `events --stats` sample: `{"type":"stats","id":…,"data":{…}}`.
     fn stats(&self, id: &str) -> Result<serde_json::Value, EngineError>;
+    /// Calls `on_oom` whenever the container whose init is `pid` hits an OOM.
+    /// Engines that cannot tell do nothing.
+    fn watch_oom(&self, _id: &str, _pid: u32, _on_oom: Box<dyn Fn() + Send>) {}
 }

@@ -243,6 +243,16 @@ impl Engine for HuskEngine {
         let first = line.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
         serde_json::from_str(first).map_err(|e| EngineError::Output { op: "events --stats", msg: e.to_string() })
     }
+
+    fn watch_oom(&self, id: &str, pid: u32, on_oom: Box<dyn Fn() + Send>) {
+        let Some(cg) = crate::oom::memory_cgroup_of(Path::new("/proc"), Path::new("/sys/fs/cgroup"), pid) else {
+            log::warn!("no memory cgroup found for {id} (pid {pid}): no OOM events");
+            return;
+        };
+        if let Err(e) = crate::oom::watch(cg.clone(), on_oom) {
+            log::warn!("watch {cg:?} for OOM: {e}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod events;
 pub mod husk;
 pub mod metrics;
 pub mod mount;
+pub mod oom;
 pub mod options;
 pub mod process;
 pub mod reaper;

@@ -18,7 +18,7 @@ use containerd_shim_protos::api::{
     WaitResponse,
 };
 use containerd_shim_protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskPaused,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused,
     TaskResumed, TaskStart,
 };
 use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
@@ -288,6 +288,17 @@ impl TaskService {
         });
         lock(&self.containers).insert(req.id.clone(), c.clone());
         self.record_pid(&c, &Proc::Init(init), pid);
+        let (events, cid) = (self.events.clone(), req.id.clone());
+        c.engine.watch_oom(
+            &req.id,
+            pid,
+            Box::new(move || {
+                events.send(
+                    topics::TASK_OOM_EVENT_TOPIC,
+                    Box::new(TaskOOM { container_id: cid.clone(), ..Default::default() }),
+                )
+            }),
+        );
         self.events.send(
             topics::TASK_CREATE_EVENT_TOPIC,
             Box::new(TaskCreate {

@@ -5,6 +5,7 @@
 //! pod's containers share it), how to clean up after a dead one, and builds the
 //! task service with the husk engine and containerd's event publisher.
 
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -115,6 +116,16 @@ impl Shim for HuskShim {
         }
         if let Err(e) = crate::mount::unmount_all(&self.bundle.join("rootfs")) {
             log::warn!("{e}");
+        }
+        // A shim that died (SIGKILL, OOM) left its socket behind: remove it so
+        // nothing leaks in /run/containerd/s; a live shim of the same group still
+        // answers on it and keeps it.
+        if let Ok(address) = std::fs::read_to_string(self.bundle.join("address")) {
+            let path = address.trim().trim_start_matches("unix://");
+            let is_socket = std::fs::symlink_metadata(path).map(|m| m.file_type().is_socket()).unwrap_or(false);
+            if is_socket && std::os::unix::net::UnixStream::connect(path).is_err() {
+                let _ = std::fs::remove_file(path);
+            }
         }
         Ok(DeleteResponse {
             pid: 0,
