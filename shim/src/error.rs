@@ -19,7 +19,11 @@ pub enum ShimError {
     #[error("exec process {exec_id} already exists in container {id}")]
     ExecExists { id: String, exec_id: String },
     #[error("cannot {action} process {exec_id:?}: it is {status}")]
-    BadState { action: &'static str, exec_id: String, status: Status },
+    BadState {
+        action: &'static str,
+        exec_id: String,
+        status: Status,
+    },
     #[error("cannot delete container {id}: it still has exec processes")]
     ExecsRunning { id: String },
     #[error("invalid request: {0}")]
@@ -31,7 +35,12 @@ pub enum ShimError {
     #[error("mount rootfs: {0}")]
     Mount(String),
     #[error("stdio: {step}: {path}")]
-    Stdio { step: &'static str, path: String, #[source] source: std::io::Error },
+    Stdio {
+        step: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("console: {0}")]
     Console(String),
     #[error(transparent)]
@@ -42,7 +51,11 @@ pub enum ShimError {
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("run {binary}: {source}")]
-    Spawn { binary: String, #[source] source: std::io::Error },
+    Spawn {
+        binary: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{op} failed: {msg}")]
     Failed { op: &'static str, msg: String },
     #[error("{op}: process already finished")]
@@ -50,7 +63,12 @@ pub enum EngineError {
     #[error("{op}: no such container")]
     NoSuchContainer { op: &'static str },
     #[error("{op}: read {path}: {source}")]
-    Io { op: &'static str, path: String, #[source] source: std::io::Error },
+    Io {
+        op: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{op}: parse output: {msg}")]
     Output { op: &'static str, msg: String },
 }

@@ -41,6 +41,10 @@ impl Publisher {
 
 impl EventSender for Publisher {
     fn send(&self, topic: &'static str, event: Event) {
-        let _ = self.tx.lock().unwrap_or_else(|p| p.into_inner()).send((topic, event));
+        let _ = self
+            .tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send((topic, event));
     }
 }

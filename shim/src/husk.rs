@@ -30,13 +30,18 @@ pub fn locate(binary_name: &str) -> Option<PathBuf> {
             return Path::new(name).is_file().then(|| PathBuf::from(name));
         }
         std::env::var_os("PATH").and_then(|p| {
-            std::env::split_paths(&p).map(|d| d.join(name)).find(|c| c.is_file())
+            std::env::split_paths(&p)
+                .map(|d| d.join(name))
+                .find(|c| c.is_file())
         })
     };
     if !binary_name.is_empty() {
         return on_path(binary_name);
     }
-    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
         let beside = dir.join("husk");
         if beside.is_file() {
             return Some(beside);
@@ -48,10 +53,11 @@ pub fn locate(binary_name: &str) -> Option<PathBuf> {
 /// The last `"level":"error"` message among the JSON lines of `log`.
 pub fn last_error(log: &str) -> Option<String> {
     log.lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v.get("level").and_then(|l| l.as_str()) == Some("error"))
         .filter_map(|v| v.get("msg").and_then(|m| m.as_str()).map(str::to_string))
-        .last()
+        .next()
 }
 
 /// Classifies a failure message the way go-runc/containerd do for kill.
@@ -83,7 +89,12 @@ impl HuskEngine {
         let log = self.log_path();
         let log_start = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
         let mut cmd = Command::new(&self.binary);
-        cmd.arg("--root").arg(&self.root).arg("--log").arg(&log).arg("--log-format").arg("json");
+        cmd.arg("--root")
+            .arg(&self.root)
+            .arg("--log")
+            .arg(&log)
+            .arg("--log-format")
+            .arg("json");
         cmd.args(&call.args).env_remove("NOTIFY_SOCKET");
         let io = call.io;
         cmd.stdin(match (call.stdin_data, io.stdin) {
@@ -101,10 +112,13 @@ impl HuskEngine {
             Some(f) => Stdio::from(f),
             None => Stdio::piped(),
         });
-        let (mut child, exited) = self
-            .reaper
-            .spawn(&mut cmd)
-            .map_err(|source| EngineError::Spawn { binary: self.binary.display().to_string(), source })?;
+        let (mut child, exited) =
+            self.reaper
+                .spawn(&mut cmd)
+                .map_err(|source| EngineError::Spawn {
+                    binary: self.binary.display().to_string(),
+                    source,
+                })?;
         drop(cmd);
         if let (Some(data), Some(mut stdin)) = (call.stdin_data, child.stdin.take()) {
             let _ = stdin.write_all(data);
@@ -139,11 +153,15 @@ impl HuskEngine {
     }
 
     fn read_pid(&self, op: &'static str, path: &Path) -> Result<u32, EngineError> {
-        let s = std::fs::read_to_string(path)
-            .map_err(|source| EngineError::Io { op, path: path.display().to_string(), source })?;
-        s.trim()
-            .parse()
-            .map_err(|_| EngineError::Output { op, msg: format!("{} holds {s:?}, not a pid", path.display()) })
+        let s = std::fs::read_to_string(path).map_err(|source| EngineError::Io {
+            op,
+            path: path.display().to_string(),
+            source,
+        })?;
+        s.trim().parse().map_err(|_| EngineError::Output {
+            op,
+            msg: format!("{} holds {s:?}, not a pid", path.display()),
+        })
     }
 }
 
@@ -158,13 +176,23 @@ fn read_log_from(path: &Path, start: u64) -> Option<String> {
 impl Engine for HuskEngine {
     fn create(&self, opts: CreateOpts<'_>) -> Result<u32, EngineError> {
         let pid_file = opts.bundle.join("init.pid");
-        let mut args = vec!["create".to_string(), "--bundle".into(), opts.bundle.display().to_string()];
+        let mut args = vec![
+            "create".to_string(),
+            "--bundle".into(),
+            opts.bundle.display().to_string(),
+        ];
         args.extend(["--pid-file".to_string(), pid_file.display().to_string()]);
         if let Some(s) = opts.console_socket {
             args.extend(["--console-socket".to_string(), s.display().to_string()]);
         }
         args.push(opts.id.to_string());
-        self.run(Call { op: "create", args, io: opts.io, stdin_data: None, capture: false })?;
+        self.run(Call {
+            op: "create",
+            args,
+            io: opts.io,
+            stdin_data: None,
+            capture: false,
+        })?;
         self.read_pid("create", &pid_file)
     }
 
@@ -180,13 +208,27 @@ impl Engine for HuskEngine {
             path: spec_path.display().to_string(),
             source,
         })?;
-        let mut args = vec!["exec".to_string(), "--process".into(), spec_path.display().to_string()];
+        let mut args = vec![
+            "exec".to_string(),
+            "--process".into(),
+            spec_path.display().to_string(),
+        ];
         if let Some(s) = opts.console_socket {
             args.extend(["--console-socket".to_string(), s.display().to_string()]);
         }
-        args.extend(["--detach".to_string(), "--pid-file".into(), pid_file.display().to_string()]);
+        args.extend([
+            "--detach".to_string(),
+            "--pid-file".into(),
+            pid_file.display().to_string(),
+        ]);
         args.push(opts.id.to_string());
-        let res = self.run(Call { op: "exec", args, io: opts.io, stdin_data: None, capture: false });
+        let res = self.run(Call {
+            op: "exec",
+            args,
+            io: opts.io,
+            stdin_data: None,
+            capture: false,
+        });
         let _ = std::fs::remove_file(&spec_path);
         res?;
         let pid = self.read_pid("exec", &pid_file);
@@ -215,7 +257,10 @@ impl Engine for HuskEngine {
 
     fn ps(&self, id: &str) -> Result<Vec<u32>, EngineError> {
         let out = self.simple("ps", &["ps", "--format", "json", id])?;
-        serde_json::from_slice(&out).map_err(|e| EngineError::Output { op: "ps", msg: e.to_string() })
+        serde_json::from_slice(&out).map_err(|e| EngineError::Output {
+            op: "ps",
+            msg: e.to_string(),
+        })
     }
 
     fn pause(&self, id: &str) -> Result<(), EngineError> {
@@ -241,11 +286,16 @@ impl Engine for HuskEngine {
         let out = self.simple("events", &["events", "--stats", id])?;
         let line = String::from_utf8_lossy(&out);
         let first = line.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-        serde_json::from_str(first).map_err(|e| EngineError::Output { op: "events --stats", msg: e.to_string() })
+        serde_json::from_str(first).map_err(|e| EngineError::Output {
+            op: "events --stats",
+            msg: e.to_string(),
+        })
     }
 
     fn watch_oom(&self, id: &str, pid: u32, on_oom: Box<dyn Fn() + Send>) {
-        let Some(cg) = crate::oom::memory_cgroup_of(Path::new("/proc"), Path::new("/sys/fs/cgroup"), pid) else {
+        let Some(cg) =
+            crate::oom::memory_cgroup_of(Path::new("/proc"), Path::new("/sys/fs/cgroup"), pid)
+        else {
             log::warn!("no memory cgroup found for {id} (pid {pid}): no OOM events");
             return;
         };
@@ -263,13 +313,25 @@ mod tests {
     fn last_error_line_of_the_log_is_the_message() {
         let log = "{\"level\":\"error\",\"msg\":\"first\"}\n{\"level\":\"info\",\"msg\":\"x\"}\n\
                    {\"level\":\"error\",\"msg\":\"container_linux: bad rootfs\"}\nnot json\n";
-        assert_eq!(last_error(log).as_deref(), Some("container_linux: bad rootfs"));
+        assert_eq!(
+            last_error(log).as_deref(),
+            Some("container_linux: bad rootfs")
+        );
     }
 
     #[test]
     fn kill_of_finished_process_is_classified_like_go_runc() {
-        assert!(matches!(classify("kill", "container not running".into()), EngineError::ProcessFinished { .. }));
-        assert!(matches!(classify("kill", "container x does not exist".into()), EngineError::NoSuchContainer { .. }));
-        assert!(matches!(classify("kill", "permission denied".into()), EngineError::Failed { .. }));
+        assert!(matches!(
+            classify("kill", "container not running".into()),
+            EngineError::ProcessFinished { .. }
+        ));
+        assert!(matches!(
+            classify("kill", "container x does not exist".into()),
+            EngineError::NoSuchContainer { .. }
+        ));
+        assert!(matches!(
+            classify("kill", "permission denied".into()),
+            EngineError::Failed { .. }
+        ));
     }
 }

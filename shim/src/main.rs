@@ -8,14 +8,25 @@ const RUNTIME_ID: &str = "io.containerd.husk.v2";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "-v" || a == "--v" || a == "-version" || a == "--version") {
-        println!("{}:\n  Version:  {}\n  Runtime:  husk", env!("CARGO_BIN_NAME"), env!("CARGO_PKG_VERSION"));
+    if args
+        .iter()
+        .any(|a| a == "-v" || a == "--v" || a == "-version" || a == "--version")
+    {
+        println!(
+            "{}:\n  Version:  {}\n  Runtime:  husk",
+            env!("CARGO_BIN_NAME"),
+            env!("CARGO_PKG_VERSION")
+        );
         return;
     }
     if args.iter().any(|a| a == "-info" || a == "--info") {
         let info = RuntimeInfo {
             name: RUNTIME_ID.to_string(),
-            version: Some(RuntimeVersion { version: env!("CARGO_PKG_VERSION").to_string(), ..Default::default() }).into(),
+            version: Some(RuntimeVersion {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                ..Default::default()
+            })
+            .into(),
             ..Default::default()
         };
         let bytes = info.write_to_bytes().unwrap_or_default();

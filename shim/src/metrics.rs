@@ -7,7 +7,8 @@
 //! (it is what husk measures on either version).
 
 use containerd_shim_protos::cgroups::metrics::{
-    BlkIOEntry, BlkIOStat, CPUStat, CPUUsage, HugetlbStat, MemoryEntry, MemoryStat, Metrics, PidsStat, Throttle,
+    BlkIOEntry, BlkIOStat, CPUStat, CPUUsage, HugetlbStat, MemoryEntry, MemoryStat, Metrics,
+    PidsStat, Throttle,
 };
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::{Message, MessageField};
@@ -18,7 +19,10 @@ use crate::error::{EngineError, ShimError};
 pub const V1_TYPE_URL: &str = "io.containerd.cgroups.v1.Metrics";
 
 fn u(v: &Value, path: &[&str]) -> u64 {
-    path.iter().try_fold(v, |v, k| v.get(k)).and_then(Value::as_u64).unwrap_or(0)
+    path.iter()
+        .try_fold(v, |v, k| v.get(k))
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
 }
 
 fn entry(v: &Value, key: &str) -> MessageField<MemoryEntry> {
@@ -146,8 +150,15 @@ pub fn from_husk(sample: &Value) -> Metrics {
 pub fn to_any(sample: &Value) -> Result<Any, ShimError> {
     let value = from_husk(sample)
         .write_to_bytes()
-        .map_err(|e| EngineError::Output { op: "encode metrics", msg: e.to_string() })?;
-    Ok(Any { type_url: V1_TYPE_URL.to_string(), value, ..Default::default() })
+        .map_err(|e| EngineError::Output {
+            op: "encode metrics",
+            msg: e.to_string(),
+        })?;
+    Ok(Any {
+        type_url: V1_TYPE_URL.to_string(),
+        value,
+        ..Default::default()
+    })
 }
 
 #[cfg(test)]

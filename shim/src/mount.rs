@@ -64,7 +64,13 @@ pub fn mount_all(mounts: &[MountSpec], target: &Path) -> Result<(), ShimError> {
             )));
         }
         let fstype = (!m.fstype.is_empty()).then_some(m.fstype.as_str());
-        let res = mount(Some(m.source.as_str()), target, fstype, flags, (!data.is_empty()).then_some(data.as_str()));
+        let res = mount(
+            Some(m.source.as_str()),
+            target,
+            fstype,
+            flags,
+            (!data.is_empty()).then_some(data.as_str()),
+        );
         if let Err(e) = res {
             // Undo the mounts already made so the bundle is left as it came.
             for _ in 0..i {
@@ -79,7 +85,13 @@ pub fn mount_all(mounts: &[MountSpec], target: &Path) -> Result<(), ShimError> {
             )));
         }
         if flags.contains(MsFlags::MS_BIND) && flags.contains(MsFlags::MS_RDONLY) {
-            let _ = mount(None::<&str>, target, None::<&str>, flags | MsFlags::MS_REMOUNT, None::<&str>);
+            let _ = mount(
+                None::<&str>,
+                target,
+                None::<&str>,
+                flags | MsFlags::MS_REMOUNT,
+                None::<&str>,
+            );
         }
     }
     Ok(())
@@ -94,7 +106,12 @@ pub fn unmount_all(target: &Path) -> Result<(), ShimError> {
             Err(nix::errno::Errno::EBUSY) => {
                 let _ = umount2(target, MntFlags::MNT_DETACH);
             }
-            Err(e) => return Err(ShimError::Mount(format!("unmount {}: {e}", target.display()))),
+            Err(e) => {
+                return Err(ShimError::Mount(format!(
+                    "unmount {}: {e}",
+                    target.display()
+                )))
+            }
         }
     }
     Ok(())
@@ -106,8 +123,10 @@ mod tests {
 
     #[test]
     fn overlay_options_are_data_and_ro_is_a_flag() {
-        let opts: Vec<String> =
-            ["ro", "index=off", "lowerdir=/a:/b", "nosuid"].iter().map(|s| s.to_string()).collect();
+        let opts: Vec<String> = ["ro", "index=off", "lowerdir=/a:/b", "nosuid"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let (flags, data) = parse_options(&opts);
         assert_eq!(flags, MsFlags::MS_RDONLY | MsFlags::MS_NOSUID);
         assert_eq!(data, "index=off,lowerdir=/a:/b");

@@ -59,35 +59,47 @@ pub fn watch(cg: MemoryCgroup, on_oom: Box<dyn Fn() + Send>) -> std::io::Result<
         MemoryCgroup::V1(dir) => {
             let efd = EventFd::new()?;
             let control = File::open(dir.join("memory.oom_control"))?;
-            let mut reg = std::fs::OpenOptions::new().write(true).open(dir.join("cgroup.event_control"))?;
+            let mut reg = std::fs::OpenOptions::new()
+                .write(true)
+                .open(dir.join("cgroup.event_control"))?;
             reg.write_all(format!("{} {}", efd.as_raw_fd(), control.as_raw_fd()).as_bytes())?;
-            std::thread::Builder::new().name("oom".into()).spawn(move || {
-                let _control = control;
-                while efd.read().is_ok() {
-                    if !dir.exists() {
-                        break;
+            std::thread::Builder::new()
+                .name("oom".into())
+                .spawn(move || {
+                    let _control = control;
+                    while efd.read().is_ok() {
+                        if !dir.exists() {
+                            break;
+                        }
+                        on_oom();
                     }
-                    on_oom();
-                }
-            })?;
+                })?;
         }
         MemoryCgroup::V2(dir) => {
             let file = dir.join("memory.events");
             let inotify = Inotify::init(InitFlags::IN_CLOEXEC)?;
             inotify.add_watch(&file, AddWatchFlags::IN_MODIFY)?;
             let mut seen = oom_kills(&std::fs::read_to_string(&file)?);
-            std::thread::Builder::new().name("oom".into()).spawn(move || loop {
-                let Ok(events) = inotify.read_events() else { break };
-                if events.iter().any(|e| e.mask.contains(AddWatchFlags::IN_IGNORED)) {
-                    break;
-                }
-                let Ok(text) = std::fs::read_to_string(&file) else { break };
-                let now = oom_kills(&text);
-                if now > seen {
-                    seen = now;
-                    on_oom();
-                }
-            })?;
+            std::thread::Builder::new()
+                .name("oom".into())
+                .spawn(move || {
+                    while let Ok(events) = inotify.read_events() {
+                        if events
+                            .iter()
+                            .any(|e| e.mask.contains(AddWatchFlags::IN_IGNORED))
+                        {
+                            break;
+                        }
+                        let Ok(text) = std::fs::read_to_string(&file) else {
+                            break;
+                        };
+                        let now = oom_kills(&text);
+                        if now > seen {
+                            seen = now;
+                            on_oom();
+                        }
+                    }
+                })?;
         }
     }
     Ok(())
@@ -97,8 +109,9 @@ pub fn watch(cg: MemoryCgroup, on_oom: Box<dyn Fn() + Send>) -> std::io::Result<
 mod tests {
     use super::*;
 
-    fn tree(lines: &str, files: &[&str]) -> (PathBuf, PathBuf) {
-        let base = std::env::temp_dir().join(format!("husk-shim-oom-{}-{}", std::process::id(), files.len()));
+    fn tree(name: &str, lines: &str, files: &[&str]) -> (PathBuf, PathBuf) {
+        let base =
+            std::env::temp_dir().join(format!("husk-shim-oom-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         let proc_root = base.join("proc");
         std::fs::create_dir_all(proc_root.join("42")).unwrap();
@@ -115,17 +128,29 @@ mod tests {
     #[test]
     fn v1_memory_hierarchy_wins_on_a_hybrid_host() {
         let (p, cg) = tree(
+            "hybrid",
             "12:memory:/husk-test/c1\n0::/husk-test/c1\n",
-            &["memory/husk-test/c1/memory.oom_control", "husk-test/c1/memory.events"],
+            &[
+                "memory/husk-test/c1/memory.oom_control",
+                "husk-test/c1/memory.events",
+            ],
         );
-        assert_eq!(memory_cgroup_of(&p, &cg, 42), Some(MemoryCgroup::V1(cg.join("memory/husk-test/c1"))));
+        assert_eq!(
+            memory_cgroup_of(&p, &cg, 42),
+            Some(MemoryCgroup::V1(cg.join("memory/husk-test/c1")))
+        );
+        std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
     }
 
     #[test]
     fn pure_v2_uses_the_unified_path() {
-        let (p, cg) = tree("0::/pod/c2\n", &["pod/c2/memory.events", "x"]);
-        assert_eq!(memory_cgroup_of(&p, &cg, 42), Some(MemoryCgroup::V2(cg.join("pod/c2"))));
+        let (p, cg) = tree("v2", "0::/pod/c2\n", &["pod/c2/memory.events", "x"]);
+        assert_eq!(
+            memory_cgroup_of(&p, &cg, 42),
+            Some(MemoryCgroup::V2(cg.join("pod/c2")))
+        );
         assert_eq!(memory_cgroup_of(&p, &cg, 43), None);
+        std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
     }
 
     #[test]

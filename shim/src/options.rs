@@ -17,7 +17,10 @@ pub struct RuntimeOptions {
     pub root: String,
 }
 
-const TYPE_URLS: [&str; 2] = ["containerd.runc.v1.Options", "io.containerd.runc.v1.Options"];
+const TYPE_URLS: [&str; 2] = [
+    "containerd.runc.v1.Options",
+    "io.containerd.runc.v1.Options",
+];
 
 pub fn parse(any: Option<&Any>) -> Result<RuntimeOptions, ShimError> {
     let Some(any) = any.filter(|a| !a.type_url.is_empty()) else {
@@ -32,7 +35,11 @@ pub fn parse(any: Option<&Any>) -> Result<RuntimeOptions, ShimError> {
     }
     let o = Options::parse_from_bytes(&any.value)
         .map_err(|e| ShimError::Options(format!("decode {}: {e}", any.type_url)))?;
-    let refuse = |field: &str| Err(ShimError::Options(format!("{field} is not supported by the husk shim")));
+    let refuse = |field: &str| {
+        Err(ShimError::Options(format!(
+            "{field} is not supported by the husk shim"
+        )))
+    };
     if o.systemd_cgroup {
         return refuse("SystemdCgroup = true");
     }
@@ -48,7 +55,10 @@ pub fn parse(any: Option<&Any>) -> Result<RuntimeOptions, ShimError> {
     if o.no_pivot_root {
         return refuse("NoPivotRoot");
     }
-    Ok(RuntimeOptions { binary_name: o.binary_name, root: o.root })
+    Ok(RuntimeOptions {
+        binary_name: o.binary_name,
+        root: o.root,
+    })
 }
 
 #[cfg(test)]
@@ -56,28 +66,50 @@ mod tests {
     use super::*;
 
     fn any(o: &Options, url: &str) -> Any {
-        Any { type_url: url.to_string(), value: o.write_to_bytes().unwrap(), ..Default::default() }
+        Any {
+            type_url: url.to_string(),
+            value: o.write_to_bytes().unwrap(),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn binary_name_and_root_are_read_from_both_type_urls() {
-        let o = Options { binary_name: "/opt/husk".into(), root: "/run/h".into(), ..Default::default() };
+        let o = Options {
+            binary_name: "/opt/husk".into(),
+            root: "/run/h".into(),
+            ..Default::default()
+        };
         for url in TYPE_URLS {
             let got = parse(Some(&any(&o, url))).unwrap();
-            assert_eq!(got, RuntimeOptions { binary_name: "/opt/husk".into(), root: "/run/h".into() });
+            assert_eq!(
+                got,
+                RuntimeOptions {
+                    binary_name: "/opt/husk".into(),
+                    root: "/run/h".into()
+                }
+            );
         }
     }
 
     #[test]
     fn systemd_cgroup_is_refused_by_name() {
-        let o = Options { systemd_cgroup: true, ..Default::default() };
-        let err = parse(Some(&any(&o, "containerd.runc.v1.Options"))).unwrap_err().to_string();
+        let o = Options {
+            systemd_cgroup: true,
+            ..Default::default()
+        };
+        let err = parse(Some(&any(&o, "containerd.runc.v1.Options")))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("SystemdCgroup"), "{err}");
     }
 
     #[test]
     fn unknown_option_type_is_refused() {
-        let a = Any { type_url: "foo.Bar".into(), ..Default::default() };
+        let a = Any {
+            type_url: "foo.Bar".into(),
+            ..Default::default()
+        };
         assert!(parse(Some(&a)).is_err());
         assert_eq!(parse(None).unwrap(), RuntimeOptions::default());
     }

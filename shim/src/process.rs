@@ -60,7 +60,11 @@ impl Lifecycle {
     pub fn new(exec_id: &str) -> Self {
         Lifecycle {
             exec_id: exec_id.to_string(),
-            state: Mutex::new(State { status: Status::Created, pid: 0, exit: None }),
+            state: Mutex::new(State {
+                status: Status::Created,
+                pid: 0,
+                exit: None,
+            }),
             exited: Condvar::new(),
         }
     }
@@ -70,7 +74,11 @@ impl Lifecycle {
     }
 
     fn bad(&self, action: &'static str, status: Status) -> ShimError {
-        ShimError::BadState { action, exec_id: self.exec_id.clone(), status }
+        ShimError::BadState {
+            action,
+            exec_id: self.exec_id.clone(),
+            status,
+        }
     }
 
     pub fn status(&self) -> Status {
@@ -220,7 +228,10 @@ mod tests {
     fn pause_of_a_created_process_is_refused_with_its_state() {
         let l = Lifecycle::new("");
         let err = l.pause().unwrap_err().to_string();
-        assert!(err.contains("cannot pause") && err.contains("created"), "{err}");
+        assert!(
+            err.contains("cannot pause") && err.contains("created"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -32,17 +32,22 @@ impl Reaper {
     pub fn start() -> std::io::Result<Arc<Reaper>> {
         let sub = monitor_subscribe(Topic::All)
             .map_err(|e| std::io::Error::other(format!("subscribe to exits: {e}")))?;
-        let reaper = Arc::new(Reaper { inner: Mutex::new(Inner::default()), sink: OnceLock::new() });
+        let reaper = Arc::new(Reaper {
+            inner: Mutex::new(Inner::default()),
+            sink: OnceLock::new(),
+        });
         let r = reaper.clone();
-        std::thread::Builder::new().name("reaper".into()).spawn(move || {
-            // Keep the subscription alive for the life of the thread.
-            let sub = sub;
-            while let Ok(ev) = sub.rx.recv() {
-                if let Subject::Pid(pid) = ev.subject {
-                    r.dispatch(pid, ev.exit_code);
+        std::thread::Builder::new()
+            .name("reaper".into())
+            .spawn(move || {
+                // Keep the subscription alive for the life of the thread.
+                let sub = sub;
+                while let Ok(ev) = sub.rx.recv() {
+                    if let Subject::Pid(pid) = ev.subject {
+                        r.dispatch(pid, ev.exit_code);
+                    }
                 }
-            }
-        })?;
+            })?;
         Ok(reaper)
     }
 
@@ -52,7 +57,12 @@ impl Reaper {
     }
 
     fn dispatch(&self, pid: i32, code: i32) {
-        let waiter = self.inner.lock().unwrap_or_else(|p| p.into_inner()).waiting.remove(&pid);
+        let waiter = self
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .waiting
+            .remove(&pid);
         match waiter {
             Some(tx) => {
                 let _ = tx.send(code as u32);

@@ -31,7 +31,7 @@ use crate::error::ShimError;
 use crate::events::EventSender;
 use crate::mount::{self, MountSpec};
 use crate::options::{self, RuntimeOptions};
-use crate::process::{Exit, ExecProcess, InitProcess, IoHandles, Lifecycle, Status, StdioPaths};
+use crate::process::{ExecProcess, Exit, InitProcess, IoHandles, Lifecycle, Status, StdioPaths};
 use crate::stdio;
 
 /// Makes the engine for a container once its bundle and options are known.
@@ -87,7 +87,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 pub fn timestamp(t: SystemTime) -> MessageField<Timestamp> {
     let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    MessageField::some(Timestamp { seconds: d.as_secs() as i64, nanos: d.subsec_nanos() as i32, ..Default::default() })
+    MessageField::some(Timestamp {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
+        ..Default::default()
+    })
 }
 
 fn api_status(s: Status) -> ApiStatus {
@@ -126,7 +130,10 @@ impl TaskService {
     }
 
     fn container(&self, id: &str) -> Result<Arc<Container>, ShimError> {
-        lock(&self.containers).get(id).cloned().ok_or_else(|| ShimError::NoContainer(id.to_string()))
+        lock(&self.containers)
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ShimError::NoContainer(id.to_string()))
     }
 
     fn process(&self, id: &str, exec_id: &str) -> Result<(Arc<Container>, Proc), ShimError> {
@@ -138,7 +145,10 @@ impl TaskService {
         let exec = lock(&c.execs).get(exec_id).cloned();
         match exec {
             Some(e) => Ok((c, Proc::Exec(e))),
-            None => Err(ShimError::NoProcess { id: id.to_string(), exec_id: exec_id.to_string() }),
+            None => Err(ShimError::NoProcess {
+                id: id.to_string(),
+                exec_id: exec_id.to_string(),
+            }),
         }
     }
 
@@ -175,7 +185,10 @@ impl TaskService {
 
     /// The reaper's entry point: `pid` exited with `code` (128+N for signal N).
     pub fn on_exit(self: &Arc<Self>, pid: u32, code: u32) {
-        let exit = Exit { code, at: SystemTime::now() };
+        let exit = Exit {
+            code,
+            at: SystemTime::now(),
+        };
         let mut orphans = lock(&self.orphans);
         match self.find_by_pid(pid) {
             Some((c, p)) => {
@@ -234,9 +247,14 @@ impl TaskService {
         }
     }
 
-    pub fn create(self: &Arc<Self>, req: CreateTaskRequest) -> Result<CreateTaskResponse, ShimError> {
+    pub fn create(
+        self: &Arc<Self>,
+        req: CreateTaskRequest,
+    ) -> Result<CreateTaskResponse, ShimError> {
         if !req.checkpoint.is_empty() || !req.parent_checkpoint.is_empty() {
-            return Err(ShimError::Unimplemented("restore from a checkpoint is not supported by husk".into()));
+            return Err(ShimError::Unimplemented(
+                "restore from a checkpoint is not supported by husk".into(),
+            ));
         }
         if lock(&self.containers).contains_key(&req.id) {
             return Err(ShimError::ContainerExists { id: req.id.clone() });
@@ -247,11 +265,16 @@ impl TaskService {
         let mounts: Vec<MountSpec> = req
             .rootfs
             .iter()
-            .map(|m| MountSpec { fstype: m.type_.clone(), source: m.source.clone(), options: m.options.clone() })
+            .map(|m| MountSpec {
+                fstype: m.type_.clone(),
+                source: m.source.clone(),
+                options: m.options.clone(),
+            })
             .collect();
         let rootfs = bundle.join("rootfs");
         if !mounts.is_empty() {
-            std::fs::create_dir_all(&rootfs).map_err(|e| ShimError::Mount(format!("mkdir {}: {e}", rootfs.display())))?;
+            std::fs::create_dir_all(&rootfs)
+                .map_err(|e| ShimError::Mount(format!("mkdir {}: {e}", rootfs.display())))?;
             mount::mount_all(&mounts, &rootfs)?;
         }
         let stdio = StdioPaths {
@@ -261,7 +284,12 @@ impl TaskService {
             terminal: req.terminal,
         };
         let spawned = Self::with_stdio(&stdio, |io, console_socket| {
-            Ok(engine.create(CreateOpts { id: &req.id, bundle: &bundle, io, console_socket })?)
+            Ok(engine.create(CreateOpts {
+                id: &req.id,
+                bundle: &bundle,
+                io,
+                console_socket,
+            })?)
         });
         let (pid, handles) = match spawned {
             Ok(x) => x,
@@ -295,7 +323,10 @@ impl TaskService {
             Box::new(move || {
                 events.send(
                     topics::TASK_OOM_EVENT_TOPIC,
-                    Box::new(TaskOOM { container_id: cid.clone(), ..Default::default() }),
+                    Box::new(TaskOOM {
+                        container_id: cid.clone(),
+                        ..Default::default()
+                    }),
                 )
             }),
         );
@@ -316,7 +347,10 @@ impl TaskService {
                 ..Default::default()
             }),
         );
-        Ok(CreateTaskResponse { pid, ..Default::default() })
+        Ok(CreateTaskResponse {
+            pid,
+            ..Default::default()
+        })
     }
 
     pub fn start(self: &Arc<Self>, req: StartRequest) -> Result<StartResponse, ShimError> {
@@ -330,7 +364,11 @@ impl TaskService {
                 let pid = init.life.pid();
                 self.events.send(
                     topics::TASK_START_EVENT_TOPIC,
-                    Box::new(TaskStart { container_id: init.id.clone(), pid, ..Default::default() }),
+                    Box::new(TaskStart {
+                        container_id: init.id.clone(),
+                        pid,
+                        ..Default::default()
+                    }),
                 );
                 pid
             }
@@ -361,13 +399,19 @@ impl TaskService {
                 pid
             }
         };
-        Ok(StartResponse { pid, ..Default::default() })
+        Ok(StartResponse {
+            pid,
+            ..Default::default()
+        })
     }
 
     pub fn delete(&self, req: DeleteRequest) -> Result<DeleteResponse, ShimError> {
         let (c, p) = self.process(&req.id, &req.exec_id)?;
         p.life().check_delete()?;
-        let exit = p.life().exit().unwrap_or(Exit { code: 0, at: SystemTime::now() });
+        let exit = p.life().exit().unwrap_or(Exit {
+            code: 0,
+            at: SystemTime::now(),
+        });
         let pid = p.life().pid();
         match &p {
             Proc::Exec(e) => {
@@ -395,19 +439,34 @@ impl TaskService {
                 );
             }
         }
-        Ok(DeleteResponse { pid, exit_status: exit.code, exited_at: timestamp(exit.at), ..Default::default() })
+        Ok(DeleteResponse {
+            pid,
+            exit_status: exit.code,
+            exited_at: timestamp(exit.at),
+            ..Default::default()
+        })
     }
 
     pub fn exec(&self, req: ExecProcessRequest) -> Result<(), ShimError> {
         let c = self.container(&req.id)?;
-        let spec = req.spec.as_ref().map(|a| a.value.clone()).unwrap_or_default();
+        let spec = req
+            .spec
+            .as_ref()
+            .map(|a| a.value.clone())
+            .unwrap_or_default();
         if spec.is_empty() {
-            return Err(ShimError::InvalidArgument(format!("exec {}: no process spec", req.exec_id)));
+            return Err(ShimError::InvalidArgument(format!(
+                "exec {}: no process spec",
+                req.exec_id
+            )));
         }
         {
             let mut execs = lock(&c.execs);
             if execs.contains_key(&req.exec_id) {
-                return Err(ShimError::ExecExists { id: req.id.clone(), exec_id: req.exec_id.clone() });
+                return Err(ShimError::ExecExists {
+                    id: req.id.clone(),
+                    exec_id: req.exec_id.clone(),
+                });
             }
             execs.insert(
                 req.exec_id.clone(),
@@ -427,7 +486,11 @@ impl TaskService {
         }
         self.events.send(
             topics::TASK_EXEC_ADDED_EVENT_TOPIC,
-            Box::new(TaskExecAdded { container_id: req.id.clone(), exec_id: req.exec_id.clone(), ..Default::default() }),
+            Box::new(TaskExecAdded {
+                container_id: req.id.clone(),
+                exec_id: req.exec_id.clone(),
+                ..Default::default()
+            }),
         );
         Ok(())
     }
@@ -462,8 +525,9 @@ impl TaskService {
                 if pid == 0 || e.life.exit().is_some() {
                     return Err(crate::error::EngineError::ProcessFinished { op: "kill" }.into());
                 }
-                let sig = nix::sys::signal::Signal::try_from(req.signal as i32)
-                    .map_err(|_| ShimError::InvalidArgument(format!("signal {} is not valid", req.signal)))?;
+                let sig = nix::sys::signal::Signal::try_from(req.signal as i32).map_err(|_| {
+                    ShimError::InvalidArgument(format!("signal {} is not valid", req.signal))
+                })?;
                 nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig)
                     .map_err(|_| crate::error::EngineError::ProcessFinished { op: "kill" }.into())
             }
@@ -474,7 +538,13 @@ impl TaskService {
         let c = self.container(&req.id)?;
         let pids = c.engine.ps(&req.id)?;
         Ok(PidsResponse {
-            processes: pids.into_iter().map(|pid| ProcessInfo { pid, ..Default::default() }).collect(),
+            processes: pids
+                .into_iter()
+                .map(|pid| ProcessInfo {
+                    pid,
+                    ..Default::default()
+                })
+                .collect(),
             ..Default::default()
         })
     }
@@ -486,7 +556,10 @@ impl TaskService {
         c.init.life.pause()?;
         self.events.send(
             topics::TASK_PAUSED_EVENT_TOPIC,
-            Box::new(TaskPaused { container_id: req.id.clone(), ..Default::default() }),
+            Box::new(TaskPaused {
+                container_id: req.id.clone(),
+                ..Default::default()
+            }),
         );
         Ok(())
     }
@@ -498,7 +571,10 @@ impl TaskService {
         c.init.life.resume()?;
         self.events.send(
             topics::TASK_RESUMED_EVENT_TOPIC,
-            Box::new(TaskResumed { container_id: req.id.clone(), ..Default::default() }),
+            Box::new(TaskResumed {
+                container_id: req.id.clone(),
+                ..Default::default()
+            }),
         );
         Ok(())
     }
@@ -507,7 +583,10 @@ impl TaskService {
         let (_, p) = self.process(&req.id, &req.exec_id)?;
         let io = lock(p.io());
         let Some(master) = io.console.as_ref() else {
-            return Err(ShimError::InvalidArgument(format!("process {:?} of {} has no terminal", req.exec_id, req.id)));
+            return Err(ShimError::InvalidArgument(format!(
+                "process {:?} of {} has no terminal",
+                req.exec_id, req.id
+            )));
         };
         crate::sys::set_winsize(master, req.height as u16, req.width as u16)
             .map_err(|e| ShimError::Console(format!("TIOCSWINSZ: {e}")))
@@ -524,9 +603,15 @@ impl TaskService {
 
     pub fn update(&self, req: UpdateTaskRequest) -> Result<(), ShimError> {
         let c = self.container(&req.id)?;
-        let resources = req.resources.as_ref().map(|a| a.value.clone()).unwrap_or_default();
+        let resources = req
+            .resources
+            .as_ref()
+            .map(|a| a.value.clone())
+            .unwrap_or_default();
         if resources.is_empty() {
-            return Err(ShimError::InvalidArgument("update: no resources given".into()));
+            return Err(ShimError::InvalidArgument(
+                "update: no resources given".into(),
+            ));
         }
         Ok(c.engine.update(&req.id, &resources)?)
     }
@@ -534,18 +619,28 @@ impl TaskService {
     pub fn wait(&self, req: WaitRequest) -> Result<WaitResponse, ShimError> {
         let (_, p) = self.process(&req.id, &req.exec_id)?;
         let exit = p.life().wait();
-        Ok(WaitResponse { exit_status: exit.code, exited_at: timestamp(exit.at), ..Default::default() })
+        Ok(WaitResponse {
+            exit_status: exit.code,
+            exited_at: timestamp(exit.at),
+            ..Default::default()
+        })
     }
 
     pub fn stats(&self, req: StatsRequest) -> Result<StatsResponse, ShimError> {
         let c = self.container(&req.id)?;
         let sample = c.engine.stats(&req.id)?;
         let any = crate::metrics::to_any(&sample)?;
-        Ok(StatsResponse { stats: MessageField::some(any), ..Default::default() })
+        Ok(StatsResponse {
+            stats: MessageField::some(any),
+            ..Default::default()
+        })
     }
 
     pub fn connect(&self, req: ConnectRequest) -> Result<ConnectResponse, ShimError> {
-        let task_pid = lock(&self.containers).get(&req.id).map(|c| c.init.life.pid()).unwrap_or(0);
+        let task_pid = lock(&self.containers)
+            .get(&req.id)
+            .map(|c| c.init.life.pid())
+            .unwrap_or(0);
         Ok(ConnectResponse {
             shim_pid: std::process::id(),
             task_pid,

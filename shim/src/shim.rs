@@ -24,7 +24,10 @@ use crate::options::RuntimeOptions;
 use crate::reaper::Reaper;
 use crate::service::{timestamp, EngineFactory, TaskService};
 
-const GROUP_LABELS: [&str; 2] = ["io.kubernetes.cri.sandbox-id", "io.containerd.runc.v2.group"];
+const GROUP_LABELS: [&str; 2] = [
+    "io.kubernetes.cri.sandbox-id",
+    "io.containerd.runc.v2.group",
+];
 /// Where the shim remembers, per bundle, which husk and root it used, so the
 /// `delete` action (a fresh process) drives the same ones.
 const ENGINE_FILE: &str = "husk-shim.json";
@@ -60,20 +63,37 @@ impl EngineFactory for HuskFactory {
                 format!("BinaryName {:?} not found", opts.binary_name)
             })
         })?;
-        let root = if opts.root.is_empty() { default_root(&self.namespace) } else { Path::new(&opts.root).join(&self.namespace) };
-        let record = serde_json::to_vec(&EngineRecord { binary: binary.clone(), root: root.clone() })
-            .map_err(|e| ShimError::Options(e.to_string()))?;
+        let root = if opts.root.is_empty() {
+            default_root(&self.namespace)
+        } else {
+            Path::new(&opts.root).join(&self.namespace)
+        };
+        let record = serde_json::to_vec(&EngineRecord {
+            binary: binary.clone(),
+            root: root.clone(),
+        })
+        .map_err(|e| ShimError::Options(e.to_string()))?;
         let _ = std::fs::write(bundle.join(ENGINE_FILE), record);
-        Ok(Arc::new(HuskEngine { binary, root, bundle: bundle.to_path_buf(), reaper: self.reaper.clone() }))
+        Ok(Arc::new(HuskEngine {
+            binary,
+            root,
+            bundle: bundle.to_path_buf(),
+            reaper: self.reaper.clone(),
+        }))
     }
 }
 
 /// The group this container's shim serves: a pod's sandbox id, or its own id.
 fn grouping(bundle: &Path, id: &str) -> String {
-    let spec: Option<serde_json::Value> =
-        std::fs::read(bundle.join("config.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let spec: Option<serde_json::Value> = std::fs::read(bundle.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
     spec.as_ref()
-        .and_then(|s| GROUP_LABELS.iter().find_map(|l| s["annotations"][l].as_str()))
+        .and_then(|s| {
+            GROUP_LABELS
+                .iter()
+                .find_map(|l| s["annotations"][l].as_str())
+        })
         .filter(|g| !g.is_empty())
         .unwrap_or(id)
         .to_string()
@@ -88,12 +108,19 @@ impl Shim for HuskShim {
         } else {
             PathBuf::from(&args.bundle)
         };
-        HuskShim { id: args.id.clone(), namespace: args.namespace.clone(), bundle, exit: Arc::new(ExitSignal::default()) }
+        HuskShim {
+            id: args.id.clone(),
+            namespace: args.namespace.clone(),
+            bundle,
+            exit: Arc::new(ExitSignal::default()),
+        }
     }
 
     fn start_shim(&mut self, opts: StartOpts) -> containerd_shim::Result<String> {
         let group = grouping(&self.bundle, &opts.id);
-        let (pid, address) = containerd_shim::spawn(opts, &group, Vec::new())?;
+        // One malloc arena: the server's threads mostly sleep, and a per-thread
+        // arena is the largest part of an idle shim's private memory.
+        let (pid, address) = containerd_shim::spawn(opts, &group, vec![("MALLOC_ARENA_MAX", "1")])?;
         // Like the runc shim: the server's pid beside `address`, for operators and tests.
         let _ = std::fs::write(self.bundle.join("shim.pid"), pid.to_string());
         write_address(&address)?;
@@ -101,15 +128,22 @@ impl Shim for HuskShim {
     }
 
     fn delete_shim(&mut self) -> containerd_shim::Result<DeleteResponse> {
-        let record: Option<EngineRecord> =
-            std::fs::read(self.bundle.join(ENGINE_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let record: Option<EngineRecord> = std::fs::read(self.bundle.join(ENGINE_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
         let (binary, root) = match record {
             Some(r) => (Some(r.binary), r.root),
             None => (locate(""), default_root(&self.namespace)),
         };
         if let Some(binary) = binary {
-            let reaper = Reaper::start().map_err(|e| containerd_shim::Error::Other(e.to_string()))?;
-            let engine = HuskEngine { binary, root, bundle: self.bundle.clone(), reaper };
+            let reaper =
+                Reaper::start().map_err(|e| containerd_shim::Error::Other(e.to_string()))?;
+            let engine = HuskEngine {
+                binary,
+                root,
+                bundle: self.bundle.clone(),
+                reaper,
+            };
             if let Err(e) = engine.delete(&self.id, true) {
                 log::warn!("husk delete --force {}: {e}", self.id);
             }
@@ -122,7 +156,9 @@ impl Shim for HuskShim {
         // answers on it and keeps it.
         if let Ok(address) = std::fs::read_to_string(self.bundle.join("address")) {
             let path = address.trim().trim_start_matches("unix://");
-            let is_socket = std::fs::symlink_metadata(path).map(|m| m.file_type().is_socket()).unwrap_or(false);
+            let is_socket = std::fs::symlink_metadata(path)
+                .map(|m| m.file_type().is_socket())
+                .unwrap_or(false);
             if is_socket && std::os::unix::net::UnixStream::connect(path).is_err() {
                 let _ = std::fs::remove_file(path);
             }
@@ -150,7 +186,10 @@ impl Shim for HuskShim {
         let events = Arc::new(Publisher::new(publisher, self.namespace.clone()));
         let exit = self.exit.clone();
         let service = Arc::new(TaskService::new(
-            Box::new(HuskFactory { reaper: reaper.clone(), namespace: self.namespace.clone() }),
+            Box::new(HuskFactory {
+                reaper: reaper.clone(),
+                namespace: self.namespace.clone(),
+            }),
             events,
             Box::new(move || exit.signal()),
         ));

@@ -22,11 +22,12 @@ use crate::error::ShimError;
 use crate::process::{IoHandles, StdioPaths};
 
 fn pipe() -> Result<(File, File), ShimError> {
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| ShimError::Stdio {
-        step: "create pipe",
-        path: String::new(),
-        source: e.into(),
-    })?;
+    let (r, w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| ShimError::Stdio {
+            step: "create pipe",
+            path: String::new(),
+            source: e.into(),
+        })?;
     Ok((File::from(r), File::from(w)))
 }
 
@@ -58,7 +59,9 @@ fn copy_out(mut src: File, path: String) -> JoinHandle<()> {
 /// the process). CloseIO closes it earlier by taking it out of the mutex.
 fn copy_in(path: String, sink: Arc<Mutex<Option<File>>>) {
     std::thread::spawn(move || {
-        let Ok(mut src) = File::open(&path) else { return };
+        let Ok(mut src) = File::open(&path) else {
+            return;
+        };
         let mut buf = vec![0u8; 32 * 1024];
         loop {
             match src.read(&mut buf) {
@@ -88,7 +91,10 @@ pub fn pipes(paths: &StdioPaths) -> Result<(ProcessIo, IoHandles), ShimError> {
         *handles.stdin.lock().unwrap_or_else(|p| p.into_inner()) = Some(w);
         copy_in(paths.stdin.clone(), handles.stdin.clone());
     }
-    for (path, slot) in [(&paths.stdout, &mut io.stdout), (&paths.stderr, &mut io.stderr)] {
+    for (path, slot) in [
+        (&paths.stdout, &mut io.stdout),
+        (&paths.stderr, &mut io.stderr),
+    ] {
         if !path.is_empty() {
             let (r, w) = pipe()?;
             *slot = Some(w);
@@ -109,7 +115,8 @@ static NEXT_SOCKET: AtomicU32 = AtomicU32::new(0);
 impl ConsoleSocket {
     pub fn new() -> Result<Self, ShimError> {
         let n = NEXT_SOCKET.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("husk-shim-pty-{}-{n}.sock", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("husk-shim-pty-{}-{n}.sock", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path).map_err(|source| ShimError::Stdio {
             step: "bind console socket",
@@ -124,16 +131,22 @@ impl ConsoleSocket {
         self.listener
             .set_nonblocking(true)
             .map_err(|e| ShimError::Console(format!("{}: {e}", self.path.display())))?;
-        let (stream, _) = self
-            .listener
-            .accept()
-            .map_err(|e| ShimError::Console(format!("no connection on {}: {e}", self.path.display())))?;
+        let (stream, _) = self.listener.accept().map_err(|e| {
+            ShimError::Console(format!("no connection on {}: {e}", self.path.display()))
+        })?;
         let mut buf = [0u8; 4096];
         let mut iov = [IoSliceMut::new(&mut buf)];
         let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-            .map_err(|e| ShimError::Console(format!("recvmsg on {}: {e}", self.path.display())))?;
-        let cmsgs = msg.cmsgs().map_err(|e| ShimError::Console(format!("control message: {e}")))?;
+        let msg = recvmsg::<()>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .map_err(|e| ShimError::Console(format!("recvmsg on {}: {e}", self.path.display())))?;
+        let cmsgs = msg
+            .cmsgs()
+            .map_err(|e| ShimError::Console(format!("control message: {e}")))?;
         for c in cmsgs {
             if let ControlMessageOwned::ScmRights(fds) = c {
                 if let Some(&fd) = fds.first() {
@@ -141,7 +154,10 @@ impl ConsoleSocket {
                 }
             }
         }
-        Err(ShimError::Console(format!("no pty fd arrived on {}", self.path.display())))
+        Err(ShimError::Console(format!(
+            "no pty fd arrived on {}",
+            self.path.display()
+        )))
     }
 }
 
@@ -154,7 +170,11 @@ impl Drop for ConsoleSocket {
 /// Copy loops on a pty master: stdout FIFO ← master ← stdin FIFO.
 pub fn terminal(paths: &StdioPaths, master: File) -> Result<IoHandles, ShimError> {
     let dup = |f: &File| {
-        f.try_clone().map_err(|source| ShimError::Stdio { step: "dup pty master", path: String::new(), source })
+        f.try_clone().map_err(|source| ShimError::Stdio {
+            step: "dup pty master",
+            path: String::new(),
+            source,
+        })
     };
     let mut handles = IoHandles::default();
     if !paths.stdin.is_empty() {
@@ -163,7 +183,9 @@ pub fn terminal(paths: &StdioPaths, master: File) -> Result<IoHandles, ShimError
     }
     if !paths.stdout.is_empty() {
         // EIO on the master after the last slave fd closes ends this copy.
-        handles.copiers.push(copy_out(dup(&master)?, paths.stdout.clone()));
+        handles
+            .copiers
+            .push(copy_out(dup(&master)?, paths.stdout.clone()));
     }
     handles.console = Some(master);
     Ok(handles)
@@ -179,7 +201,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let out = dir.join("out");
         std::fs::write(&out, b"").unwrap();
-        let paths = StdioPaths { stdout: out.display().to_string(), ..Default::default() };
+        let paths = StdioPaths {
+            stdout: out.display().to_string(),
+            ..Default::default()
+        };
         let (mut io, handles) = pipes(&paths).unwrap();
         let data = vec![b'x'; 1 << 20];
         io.stdout.take().unwrap().write_all(&data).unwrap();

@@ -10,7 +10,12 @@ nix::ioctl_write_ptr_bad!(tiocswinsz, libc::TIOCSWINSZ, Winsize);
 
 /// TIOCSWINSZ on a pty master: the container's terminal gets the new size.
 pub fn set_winsize(master: &File, rows: u16, cols: u16) -> nix::Result<()> {
-    let ws = Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let ws = Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: `master` is an open fd owned by `File` for the whole call, and `ws` is a
     // valid, initialised Winsize that outlives it; TIOCSWINSZ only reads it.
     unsafe { tiocswinsz(master.as_raw_fd(), &ws) }.map(drop)
