@@ -124,6 +124,12 @@ check "stdin piped into ctr run reaches cat and its EOF ends it" "from-stdin" "$
 out=$(script -qec "ctr --address $SOCK --namespace $NS run --rm -t --runtime $RUNTIME --cgroup $CG/t-tty $IMG t-tty sh -c 'tty; stty size'" /dev/null 2>&1 | tr -d '\r')
 case "$out" in */dev/pts/0*) ok "ctr run -t gives the init a terminal";; *) bad "ctr run -t gives the init a terminal" "$out";; esac
 
+# 2c. husk's error (from its log.json) reaches the user; runc options can't be
+# set through ctr 1.6 for a non-runc runtime, so options.rs is covered by unit tests.
+out=$(run t-bad /nonexistent 2>&1)
+case "$out" in *'create failed'*'/nonexistent'*) ok "husk's create error reaches ctr";; *) bad "husk's create error reaches ctr" "$out";; esac
+ctr_ containers rm t-bad >/dev/null 2>&1
+
 # 3. detached container, exec with and without a tty, ps, metrics, pause/resume, kill, rm
 ctr_ run -d --runtime "$RUNTIME" --cgroup "$CG/t-d" "$IMG" t-d sleep 1000 >/dev/null 2>&1
 check "ctr run -d leaves a RUNNING task" RUNNING "$(ctr_ task ls | awk '$1=="t-d"{print $3}')"
