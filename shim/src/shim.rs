@@ -99,6 +99,15 @@ fn grouping(bundle: &Path, id: &str) -> String {
         .to_string()
 }
 
+/// The pid of the process listening on a `unix://` ttrpc address.
+fn server_pid(address: &str) -> Option<i32> {
+    let stream =
+        std::os::unix::net::UnixStream::connect(address.trim_start_matches("unix://")).ok()?;
+    let cred =
+        nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials).ok()?;
+    Some(cred.pid())
+}
+
 impl Shim for HuskShim {
     type T = TaskApi;
 
@@ -120,9 +129,14 @@ impl Shim for HuskShim {
         let group = grouping(&self.bundle, &opts.id);
         // One malloc arena: the server's threads mostly sleep, and a per-thread
         // arena is the largest part of an idle shim's private memory.
-        let (pid, address) = containerd_shim::spawn(opts, &group, vec![("MALLOC_ARENA_MAX", "1")])?;
-        // Like the runc shim: the server's pid beside `address`, for operators and tests.
-        let _ = std::fs::write(self.bundle.join("shim.pid"), pid.to_string());
+        let (_pid, address) =
+            containerd_shim::spawn(opts, &group, vec![("MALLOC_ARENA_MAX", "1")])?;
+        // Like the runc shim: the server's pid beside `address`, for operators and
+        // tests. Asked from the socket (SO_PEERCRED), since the process just spawned
+        // exits at once when the group's shim already serves this address.
+        if let Some(pid) = server_pid(&address) {
+            let _ = std::fs::write(self.bundle.join("shim.pid"), pid.to_string());
+        }
         write_address(&address)?;
         Ok(address)
     }
