@@ -181,7 +181,9 @@ fn exits_of_processes_not_spawned_by_the_engine_go_to_the_sink() {
     r.set_sink(Box::new(move |pid, code| {
         s.lock().unwrap().push((pid, code))
     }));
-    // A child spawned outside Reaper::spawn (as a container init is, by husk).
+    // A child spawned outside Reaper::spawn (as a container init is, by husk);
+    // the reaping thread collects it, so no wait() here.
+    #[allow(clippy::zombie_processes)]
     let child = std::process::Command::new("sh")
         .args(["-c", "exit 5"])
         .spawn()
