@@ -9,7 +9,7 @@ HUSK ?= $(DEFAULT_HUSK)
 # make test V2=0 skips the cgroup v2 guest (qemu under TCG: ~10 s per boot).
 V2 ?= 1
 
-.PHONY: all deps deps-v2 build demo test test-host test-v2 test-v2-suite install lint
+.PHONY: all deps deps-v2 build demo test test-host test-v2 test-v2-suite install lint test-shim
 
 all: build
 
@@ -28,7 +28,7 @@ demo: deps $(if $(filter $(DEFAULT_HUSK),$(HUSK)),build)
 
 # Host tests (this machine: cgroup v1), then the same test binaries on a pure
 # cgroup v2 guest.
-test: test-host test-e2e $(if $(filter 1,$(V2)),test-v2 test-v2-suite)
+test: test-host test-e2e test-shim $(if $(filter 1,$(V2)),test-v2 test-v2-suite)
 	hack/check-leaks.sh
 
 test-host: deps build
@@ -59,3 +59,9 @@ lint:
 .PHONY: test-e2e
 test-e2e: $(if $(filter $(DEFAULT_HUSK),$(HUSK)),build)
 	HUSK=$(HUSK) hack/e2e/run.sh
+
+# containerd shim v2 (io.containerd.husk.v2): unit tests of the task service, then
+# a private containerd driving busybox containers through the shim and husk.
+test-shim: build
+	$(CARGO) test --release -p husk-shim
+	hack/shim-e2e.sh $(CURDIR)/target/release/containerd-shim-husk-v2 $(CURDIR)/target/release/husk
