@@ -391,7 +391,9 @@ fn parent_fetches_the_listener_with_pidfd_getfd_and_spoofs_success() {
     let target = dir.path().join("spoofed");
     let mut profile = mkdir_profile(json!({"action": "SCMP_ACT_NOTIFY"}));
     profile["listenerPath"] = json!(dir.path().join("unused.sock"));
-    let script = format!("read go; exec mkdir {}", target.display());
+    // "sh-ready" tells the parent the exec into busybox is over: fetching the listener while
+    // the child is still inside execve raced under load.
+    let script = format!("echo sh-ready; read go; exec mkdir {}", target.display());
     let mut child = confined_command(
         "parent_fetches_the_listener_with_pidfd_getfd_and_spoofs_success",
         &profile,
@@ -422,7 +424,15 @@ fn parent_fetches_the_listener_with_pidfd_getfd_and_spoofs_success() {
             break n.parse::<RawFd>().unwrap();
         }
     };
-    let listener = husk::sys::seccomp::fetch_listener_fd(pid as i32, number).unwrap();
+    let mut line = String::new();
+    while !line.contains("sh-ready") {
+        line.clear();
+        if std::io::BufRead::read_line(&mut stdout, &mut line).unwrap() == 0 {
+            panic!("child exited before its shell started");
+        }
+    }
+    let listener = husk::sys::seccomp::fetch_listener_fd(pid as i32, number)
+        .unwrap_or_else(|e| panic!("pidfd_getfd of the child's fd {number}: {e}"));
     std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"go\n").unwrap();
 
     // Spoofed success: mkdir returns 0 although nothing was created.
