@@ -47,6 +47,7 @@ test-v2-suite: deps-v2 build
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m755 target/release/husk $(DESTDIR)$(PREFIX)/bin/husk
+	install -m755 target/release/containerd-shim-husk-v2 $(DESTDIR)$(PREFIX)/bin/containerd-shim-husk-v2
 
 lint:
 	$(CARGO) fmt --all --check
