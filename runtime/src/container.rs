@@ -246,10 +246,11 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     parent_end.send(&Message::Go)?;
 
     parent_end.wait_for(Message::RunHooks)?;
-    let creating = creating_state(&opts.id, &bundle, pid);
     let hooks = bundle.spec.hooks().as_ref();
-    hooks::run(hooks::Kind::Prestart, hooks, &creating)?;
-    hooks::run(hooks::Kind::CreateRuntime, hooks, &creating)?;
+    // The deprecated prestart hooks see "created", as crun passes and runtime-tools'
+    // hooks_stdin checks (runtime-spec 1.0 ran them at `start`); createRuntime is "creating".
+    hooks::run(hooks::Kind::Prestart, hooks, &hook_state(&opts.id, &bundle, pid, "created"))?;
+    hooks::run(hooks::Kind::CreateRuntime, hooks, &hook_state(&opts.id, &bundle, pid, "creating"))?;
     parent_end.send(&Message::HooksDone)?;
     crate::logging::phase("create: hooks done");
 
@@ -290,11 +291,11 @@ fn pass_listen_fds(bundle: &mut Bundle, n: u32) {
     }
 }
 
-fn creating_state(id: &str, b: &Bundle, pid: i32) -> Vec<u8> {
+fn hook_state(id: &str, b: &Bundle, pid: i32, status: &str) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "ociVersion": b.spec.version(),
         "id": id,
-        "status": "creating",
+        "status": status,
         "pid": pid,
         "bundle": b.dir,
         "annotations": b.spec.annotations().clone().unwrap_or_default(),
