@@ -142,8 +142,16 @@ fn resources_with_devices(b: &Bundle) -> LinuxResources {
     let mut rules: Vec<LinuxDeviceCgroup> = res.devices().clone().unwrap_or_default();
     rules.extend(cgroups::default_device_rules());
     for d in linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]) {
+        // The devices controller only knows block and char devices: a FIFO ("p") needs no
+        // rule and an unbuffered char device ("u") is a char device (runc's Type.CanCgroup
+        // likewise leaves FIFOs out of the cgroup rules).
+        let typ = match d.typ() {
+            oci_spec::runtime::LinuxDeviceType::P => continue,
+            oci_spec::runtime::LinuxDeviceType::U => oci_spec::runtime::LinuxDeviceType::C,
+            t => t,
+        };
         let rule: Option<LinuxDeviceCgroup> = serde_json::from_value(serde_json::json!({
-            "allow": true, "type": d.typ(), "major": d.major(), "minor": d.minor(), "access": "rwm"
+            "allow": true, "type": typ, "major": d.major(), "minor": d.minor(), "access": "rwm"
         }))
         .ok();
         rules.extend(rule);
