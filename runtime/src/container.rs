@@ -439,10 +439,10 @@ pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
     let _ = std::fs::remove_file(&fifo);
     wait_for_exec(&fd);
     let running = serde_json::to_vec(&record.oci_state(Status::Running)).unwrap_or_default();
-    if let Err(e) = hooks::run(hooks::Kind::Poststart, record.spec.hooks().as_ref(), &running) {
-        // runc: a failing poststart hook kills the container and fails `start`.
-        let _ = kill_container(&record, Signal::SIGKILL as i32, true);
-        return Err(e.into());
+    // The spec: a failing poststart hook is a warning; the other hooks still run and the
+    // container keeps running (crun; runc 1.1 instead kills it and fails `start`).
+    for e in hooks::run_all(hooks::Kind::Poststart, record.spec.hooks().as_ref(), &running) {
+        crate::logging::warn(&init::chain(&e));
     }
     Ok(())
 }
@@ -543,9 +543,9 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
         wait_gone(record.init_pid, Duration::from_secs(10));
     }
     let stopped = serde_json::to_vec(&record.oci_state(Status::Stopped)).unwrap_or_default();
-    let poststop = hooks::run(hooks::Kind::Poststop, record.spec.hooks().as_ref(), &stopped);
+    let poststop = hooks::run_all(hooks::Kind::Poststop, record.spec.hooks().as_ref(), &stopped);
     locked.remove()?;
-    if let Err(e) = poststop {
+    for e in poststop {
         crate::logging::warn(&init::chain(&e));
     }
     Ok(())
