@@ -28,7 +28,7 @@ demo: deps $(if $(filter $(DEFAULT_HUSK),$(HUSK)),build)
 
 # Host tests (this machine: cgroup v1), then the same test binaries on a pure
 # cgroup v2 guest.
-test: test-host $(if $(filter 1,$(V2)),test-v2 test-v2-suite)
+test: test-host test-conformance $(if $(filter 1,$(V2)),test-v2 test-v2-suite)
 	hack/check-leaks.sh
 
 test-host: deps build
@@ -51,3 +51,20 @@ install: build
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# --- OCI runtime-tools validation suite (hack/conformance/) ---
+# test-conformance: husk against spec-tests/conformance/expected.tsv (fails when a test
+# expected to pass does not); conformance: husk, runc and crun side by side.
+CONFORMANCE_EXPECT := spec-tests/conformance/expected.tsv
+CONFORMANCE_RUNTIMES ?= --runtime husk=$(HUSK) --runtime runc=/usr/sbin/runc --runtime crun=/usr/bin/crun
+
+.PHONY: conformance-build conformance test-conformance
+
+conformance-build:
+	hack/conformance/build.sh
+
+test-conformance: build conformance-build
+	hack/conformance/run.py --runtime husk=$(HUSK) --expect $(CONFORMANCE_EXPECT) --check husk
+
+conformance: build conformance-build
+	hack/conformance/run.py $(CONFORMANCE_RUNTIMES) --expect $(CONFORMANCE_EXPECT)
