@@ -351,7 +351,11 @@ def main():
     ap.add_argument("--expect", help="expectation file (expected.tsv)")
     ap.add_argument("--check", metavar="NAME", help="runtime checked against --expect")
     ap.add_argument("--json", help="also write the results as JSON here")
+    ap.add_argument("--from-v2-log", metavar="LOG",
+                    help="do not run: report husk's results from a v2 guest console log (v2.sh)")
     args = ap.parse_args()
+    if args.from_v2_log:
+        return report_v2_log(args)
 
     if os.geteuid() != 0:
         sys.exit("run.py: must run as root (creates cgroups and containers)")
@@ -407,8 +411,41 @@ def main():
                     except OSError:
                         pass
 
+    return report(args, tests, [n for n, _ in rts], results, mode, time.monotonic() - started)
+
+
+def report_v2_log(args):
+    """Results of the v2 guest's shell runner, from its console log."""
+    text = open(args.from_v2_log, errors="replace").read().replace("\r", "")
+    results, cur, lines, rc, secs = {}, None, [], 0, 0.0
+    for line in text.splitlines():
+        if line.startswith("=== CONFORMANCE-BEGIN "):
+            f = line.split()
+            cur, lines = f[2], []
+            rc = int(f[3].split("=")[1])
+            secs = float(f[4].split("=")[1]) if len(f) > 4 else 0.0
+        elif line.startswith("=== CONFORMANCE-END ") and cur:
+            out = "\n".join(lines) + ("\n" if lines else "")
+            status, shown = classify(rc, rc in (124, 137), out)
+            results[("husk", cur)] = dict(runtime="husk", test=cur, status=status,
+                                          points=shown, rc=rc, seconds=secs)
+            res_dir = os.path.join(args.results + "-v2", "husk")
+            os.makedirs(res_dir, exist_ok=True)
+            write(os.path.join(res_dir, cur + ".tap"), out)
+            cur = None
+        elif cur:
+            lines.append(line)
+    if "=== CONFORMANCE-DONE" not in text:
+        print(f"run.py: the v2 guest did not finish (see {args.from_v2_log})", file=sys.stderr)
+    tests = sorted(t for _, t in results)
+    if not tests:
+        sys.exit(f"run.py: no results in {args.from_v2_log}")
+    args.results += "-v2"
+    return report(args, tests, ["husk"], results, "v2", 0.0)
+
+
+def report(args, tests, names, results, mode, elapsed):
     exp = load_expect(args.expect) if args.expect else {}
-    names = [n for n, _ in rts]
     width = max(len(t) for t in tests)
     head = f"{'test':{width}}  " + "  ".join(f"{n:13}" for n in names)
     if exp:
@@ -427,7 +464,7 @@ def main():
         f"{sum(results[(n, t)]['status'] == 'pass' for t in tests):<3} of {len(tests):<6}"
         for n in names)
     print(counts)
-    print(f"wall time {time.monotonic() - started:.0f}s; TAP output in {args.results}")
+    print(f"wall time {elapsed:.0f}s; TAP output in {args.results}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(sorted(results.values(), key=lambda r: (r["test"], r["runtime"])), f, indent=1)
