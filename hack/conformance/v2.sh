@@ -87,4 +87,5 @@ V2GUEST_TIMEOUT=${V2GUEST_TIMEOUT:-3000} "$ROOT/hack/v2guest/run.sh" \
     --husk "$HUSK" --include "$work/bin:$G" --include "$work/guest.sh:/conformance-guest.sh" \
     --include "$(command -v unshare):/usr/local/bin/unshare" \
     --log "$log" -- /bin/sh /conformance-guest.sh > /dev/null || true
-exec "$ROOT/hack/conformance/run.py" --from-v2-log "$log" "${pass_args[@]}"
+# Not exec: the EXIT trap removes $work.
+"$ROOT/hack/conformance/run.py" --from-v2-log "$log" "${pass_args[@]}"
