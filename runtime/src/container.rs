@@ -257,8 +257,10 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     let hooks = bundle.spec.hooks().as_ref();
     // The deprecated prestart hooks see "created", as crun passes and runtime-tools'
     // hooks_stdin checks (runtime-spec 1.0 ran them at `start`); createRuntime is "creating".
-    hooks::run(hooks::Kind::Prestart, hooks, &hook_state(&opts.id, &bundle, pid, "created"))?;
-    hooks::run(hooks::Kind::CreateRuntime, hooks, &hook_state(&opts.id, &bundle, pid, "creating"))?;
+    let created = hook_state(&opts.id, &bundle, pid, "created");
+    hooks::run(hooks::Kind::Prestart, hooks, &created)?;
+    let creating = hook_state(&opts.id, &bundle, pid, "creating");
+    hooks::run(hooks::Kind::CreateRuntime, hooks, &creating)?;
     parent_end.send(&Message::HooksDone)?;
     crate::logging::phase("create: hooks done");
 
@@ -441,7 +443,8 @@ pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
     let running = serde_json::to_vec(&record.oci_state(Status::Running)).unwrap_or_default();
     // The spec: a failing poststart hook is a warning; the other hooks still run and the
     // container keeps running (crun; runc 1.1 instead kills it and fails `start`).
-    for e in hooks::run_all(hooks::Kind::Poststart, record.spec.hooks().as_ref(), &running) {
+    let hooks = record.spec.hooks().as_ref();
+    for e in hooks::run_all(hooks::Kind::Poststart, hooks, &running) {
         crate::logging::warn(&init::chain(&e));
     }
     Ok(())

@@ -350,8 +350,18 @@ impl Emulator {
 
     /// The exceptions' keys, in the order the rules named them.
     fn ordered(&self) -> Vec<Meta> {
-        let mut keys: Vec<Meta> = self.order.iter().filter(|m| self.exceptions.contains_key(m)).copied().collect();
-        keys.extend(self.exceptions.keys().filter(|m| !self.order.contains(m)).copied());
+        let mut keys: Vec<Meta> = self
+            .order
+            .iter()
+            .filter(|m| self.exceptions.contains_key(m))
+            .copied()
+            .collect();
+        keys.extend(
+            self.exceptions
+                .keys()
+                .filter(|m| !self.order.contains(m))
+                .copied(),
+        );
         keys
     }
 
@@ -369,7 +379,6 @@ impl Emulator {
             })
             .collect()
     }
-
 }
 
 #[cfg(test)]
