@@ -28,7 +28,7 @@ demo: deps $(if $(filter $(DEFAULT_HUSK),$(HUSK)),build)
 
 # Host tests (this machine: cgroup v1), then the same test binaries on a pure
 # cgroup v2 guest.
-test: test-host test-e2e test-shim $(if $(filter 1,$(V2)),test-v2 test-v2-suite)
+test: test-host test-e2e test-shim test-conformance $(if $(filter 1,$(V2)),test-v2 test-v2-suite test-conformance-v2)
 	hack/check-leaks.sh
 
 test-host: deps build
@@ -66,3 +66,25 @@ test-e2e: $(if $(filter $(DEFAULT_HUSK),$(HUSK)),build)
 test-shim: build
 	$(CARGO) test --release -p husk-shim
 	hack/shim-e2e.sh $(CURDIR)/target/release/containerd-shim-husk-v2 $(CURDIR)/target/release/husk
+
+# --- OCI runtime-tools validation suite (hack/conformance/) ---
+# test-conformance: husk against spec-tests/conformance/expected.tsv (fails when a test
+# expected to pass does not); conformance: husk, runc and crun side by side.
+CONFORMANCE_EXPECT := spec-tests/conformance/expected.tsv
+CONFORMANCE_RUNTIMES ?= --runtime husk=$(HUSK) --runtime runc=/usr/sbin/runc --runtime crun=/usr/bin/crun
+
+.PHONY: conformance-build conformance test-conformance
+
+conformance-build:
+	hack/conformance/build.sh
+
+test-conformance: build conformance-build
+	hack/conformance/run.py --runtime husk=$(HUSK) --expect $(CONFORMANCE_EXPECT) --check husk
+
+conformance: build conformance-build
+	hack/conformance/run.py $(CONFORMANCE_RUNTIMES) --expect $(CONFORMANCE_EXPECT)
+
+# The same suite inside the pure cgroup v2 guest (husk only; ~10 min under emulation).
+.PHONY: test-conformance-v2
+test-conformance-v2: build deps-v2 conformance-build
+	hack/conformance/v2.sh --expect $(CONFORMANCE_EXPECT) --check

@@ -142,8 +142,16 @@ fn resources_with_devices(b: &Bundle) -> LinuxResources {
     let mut rules: Vec<LinuxDeviceCgroup> = res.devices().clone().unwrap_or_default();
     rules.extend(cgroups::default_device_rules());
     for d in linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]) {
+        // The devices controller only knows block and char devices: a FIFO ("p") needs no
+        // rule and an unbuffered char device ("u") is a char device (runc's Type.CanCgroup
+        // likewise leaves FIFOs out of the cgroup rules).
+        let typ = match d.typ() {
+            oci_spec::runtime::LinuxDeviceType::P => continue,
+            oci_spec::runtime::LinuxDeviceType::U => oci_spec::runtime::LinuxDeviceType::C,
+            t => t,
+        };
         let rule: Option<LinuxDeviceCgroup> = serde_json::from_value(serde_json::json!({
-            "allow": true, "type": d.typ(), "major": d.major(), "minor": d.minor(), "access": "rwm"
+            "allow": true, "type": typ, "major": d.major(), "minor": d.minor(), "access": "rwm"
         }))
         .ok();
         rules.extend(rule);
@@ -246,9 +254,12 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     parent_end.send(&Message::Go)?;
 
     parent_end.wait_for(Message::RunHooks)?;
-    let creating = creating_state(&opts.id, &bundle, pid);
     let hooks = bundle.spec.hooks().as_ref();
-    hooks::run(hooks::Kind::Prestart, hooks, &creating)?;
+    // The deprecated prestart hooks see "created", as crun passes and runtime-tools'
+    // hooks_stdin checks (runtime-spec 1.0 ran them at `start`); createRuntime is "creating".
+    let created = hook_state(&opts.id, &bundle, pid, "created");
+    hooks::run(hooks::Kind::Prestart, hooks, &created)?;
+    let creating = hook_state(&opts.id, &bundle, pid, "creating");
     hooks::run(hooks::Kind::CreateRuntime, hooks, &creating)?;
     parent_end.send(&Message::HooksDone)?;
     crate::logging::phase("create: hooks done");
@@ -290,11 +301,11 @@ fn pass_listen_fds(bundle: &mut Bundle, n: u32) {
     }
 }
 
-fn creating_state(id: &str, b: &Bundle, pid: i32) -> Vec<u8> {
+fn hook_state(id: &str, b: &Bundle, pid: i32, status: &str) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "ociVersion": b.spec.version(),
         "id": id,
-        "status": "creating",
+        "status": status,
         "pid": pid,
         "bundle": b.dir,
         "annotations": b.spec.annotations().clone().unwrap_or_default(),
@@ -430,10 +441,11 @@ pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
     let _ = std::fs::remove_file(&fifo);
     wait_for_exec(&fd);
     let running = serde_json::to_vec(&record.oci_state(Status::Running)).unwrap_or_default();
-    if let Err(e) = hooks::run(hooks::Kind::Poststart, record.spec.hooks().as_ref(), &running) {
-        // runc: a failing poststart hook kills the container and fails `start`.
-        let _ = kill_container(&record, Signal::SIGKILL as i32, true);
-        return Err(e.into());
+    // The spec: a failing poststart hook is a warning; the other hooks still run and the
+    // container keeps running (crun; runc 1.1 instead kills it and fails `start`).
+    let hooks = record.spec.hooks().as_ref();
+    for e in hooks::run_all(hooks::Kind::Poststart, hooks, &running) {
+        crate::logging::warn(&init::chain(&e));
     }
     Ok(())
 }
@@ -534,9 +546,9 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
         wait_gone(record.init_pid, Duration::from_secs(10));
     }
     let stopped = serde_json::to_vec(&record.oci_state(Status::Stopped)).unwrap_or_default();
-    let poststop = hooks::run(hooks::Kind::Poststop, record.spec.hooks().as_ref(), &stopped);
+    let poststop = hooks::run_all(hooks::Kind::Poststop, record.spec.hooks().as_ref(), &stopped);
     locked.remove()?;
-    if let Err(e) = poststop {
+    for e in poststop {
         crate::logging::warn(&init::chain(&e));
     }
     Ok(())

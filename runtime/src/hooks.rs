@@ -66,6 +66,18 @@ pub fn run(kind: Kind, hooks: Option<&Hooks>, state_json: &[u8]) -> Result<(), H
     Ok(())
 }
 
+/// Run every hook of `kind` in order, even after failures, which are returned: for poststart
+/// and poststop the spec says a failing hook is logged as a warning and "the remaining hooks
+/// and lifecycle continue as if the hook had succeeded".
+pub fn run_all(kind: Kind, hooks: Option<&Hooks>, state_json: &[u8]) -> Vec<HookError> {
+    let Some(hooks) = hooks else { return Vec::new() };
+    kind.list(hooks)
+        .iter()
+        .enumerate()
+        .filter_map(|(index, hook)| run_one(kind.name(), index, hook, state_json).err())
+        .collect()
+}
+
 fn run_one(kind: &'static str, index: usize, hook: &Hook, state_json: &[u8]) -> Result<(), HookError> {
     let path = hook.path().clone();
     let args = hook.args().clone().unwrap_or_default();

@@ -192,14 +192,22 @@ pub fn become_the_process(
     process::apply_io_priority(p)?;
     caps.apply_bounding()?;
     let nnp = p.no_new_privileges().unwrap_or(false);
+    let mut verified_cwd = None;
     if !nnp {
+        if seccomp.is_some() {
+            // The filter may deny getcwd(2), which the cwd check needs: check first.
+            verified_cwd = Some(process::verify_cwd(p.cwd())?);
+        }
         // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before the
         // capabilities are dropped (runc's order).
         load_seccomp(seccomp, channel)?;
     }
     process::switch_user(p, setgroups_allowed())?;
     caps.apply_rest()?;
-    process::enter_cwd(p.cwd())?;
+    match verified_cwd {
+        Some(v) => process::reenter_cwd(p.cwd(), v)?,
+        None => process::enter_cwd(p.cwd())?,
+    }
     if nnp {
         process::set_no_new_privs()?;
     }

@@ -26,6 +26,8 @@ pub enum ProcessError {
     Cwd { path: PathBuf, #[source] source: nix::errno::Errno },
     #[error("process.cwd {0:?} resolves outside the container's root")]
     CwdOutside(PathBuf),
+    #[error("process.cwd {0:?} resolved to another directory after the seccomp filter was loaded")]
+    CwdChanged(PathBuf),
     #[error("process.args[0] {0:?}: executable file not found in $PATH")]
     NotFound(String),
     // runc's (Go's exec.LookPath) wording: containerd and docker look for these words to
@@ -106,6 +108,27 @@ pub fn enter_cwd(cwd: &Path) -> Result<(), ProcessError> {
     match nix::unistd::getcwd() {
         Ok(p) if p.is_absolute() => Ok(()),
         _ => Err(ProcessError::CwdOutside(cwd.to_path_buf())),
+    }
+}
+
+/// The directory `process.cwd` was verified to be (device, inode), for [`reenter_cwd`].
+pub type VerifiedCwd = (u64, u64);
+
+/// [`enter_cwd`] and remember which directory that was: used before a seccomp filter that may
+/// deny getcwd(2) is loaded (runtime-tools' linux_seccomp denies it).
+pub fn verify_cwd(cwd: &Path) -> Result<VerifiedCwd, ProcessError> {
+    enter_cwd(cwd)?;
+    let st = nix::sys::stat::stat(".").map_err(|source| ProcessError::Cwd { path: cwd.to_path_buf(), source })?;
+    Ok((st.st_dev, st.st_ino))
+}
+
+/// chdir into `process.cwd` again (now as the process user) and check, with stat(2) instead of
+/// getcwd(2), that it is the directory [`verify_cwd`] checked.
+pub fn reenter_cwd(cwd: &Path, verified: VerifiedCwd) -> Result<(), ProcessError> {
+    nix::unistd::chdir(cwd).map_err(|source| ProcessError::Cwd { path: cwd.to_path_buf(), source })?;
+    match nix::sys::stat::stat(".") {
+        Ok(st) if (st.st_dev, st.st_ino) == verified => Ok(()),
+        _ => Err(ProcessError::CwdChanged(cwd.to_path_buf())),
     }
 }
 

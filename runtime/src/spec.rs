@@ -33,9 +33,9 @@ pub enum SpecError {
     NamespacePath { index: usize, path: PathBuf, reason: String },
     #[error("linux.{field}: {reason}")]
     IdMapping { field: &'static str, reason: String },
-    #[error("hostname {0:?} needs a new uts namespace (linux.namespaces has no \"uts\" entry without a path)")]
+    #[error("hostname {0:?} needs a uts namespace (linux.namespaces has no \"uts\" entry)")]
     HostnameWithoutUts(String),
-    #[error("domainname {0:?} needs a new uts namespace")]
+    #[error("domainname {0:?} needs a uts namespace (linux.namespaces has no \"uts\" entry)")]
     DomainnameWithoutUts(String),
     #[error("process.rlimits: {0:?} is listed twice")]
     DuplicateRlimit(String),
@@ -259,8 +259,10 @@ fn validate_id_mappings(b: &Bundle) -> Result<(), SpecError> {
     Ok(())
 }
 
+/// As runc: a hostname/domainname needs a "uts" entry, new or joined by path (then the
+/// joined namespace's name is set).
 fn validate_uts(b: &Bundle) -> Result<(), SpecError> {
-    let new_uts = b.new_namespace(LinuxNamespaceType::Uts);
+    let new_uts = b.has_namespace(LinuxNamespaceType::Uts);
     if let Some(h) = b.spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         if !new_uts {
             return Err(SpecError::HostnameWithoutUts(h.to_string()));

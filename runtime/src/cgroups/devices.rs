@@ -179,11 +179,24 @@ pub fn default_device_rules() -> Vec<LinuxDeviceCgroup> {
 type Meta = (Option<u32>, Option<u32>, DevType);
 
 /// The state of a v1 devices cgroup: a default policy plus exceptions.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Emulator {
     pub default_allow: bool,
     pub exceptions: BTreeMap<Meta, u8>,
+    /// The exceptions in the order the rules first named them: [`Emulator::transition`] adds
+    /// them in that order, so `devices.list` lists the spec's rules in the spec's order
+    /// ("the runtime MUST apply entries in the listed order"; runtime-tools checks it).
+    order: Vec<Meta>,
 }
+
+/// Two states are equal when they allow the same accesses, whatever the order.
+impl PartialEq for Emulator {
+    fn eq(&self, other: &Self) -> bool {
+        self.default_allow == other.default_allow && self.exceptions == other.exceptions
+    }
+}
+
+impl Eq for Emulator {}
 
 impl Emulator {
     /// Applies `rules` in order to a deny-all cgroup (what the target of a container is).
@@ -246,7 +259,7 @@ impl Emulator {
             // `a` resets the cgroup to allow-all or deny-all.
             *self = Emulator {
                 default_allow: r.allow,
-                exceptions: BTreeMap::new(),
+                ..Emulator::default()
             };
             return Ok(());
         }
@@ -254,6 +267,9 @@ impl Emulator {
         // An allow on a deny-all cgroup (or a deny on an allow-all one) adds an exception;
         // the opposite removes access from an exception.
         if r.allow != self.default_allow {
+            if !self.exceptions.contains_key(&meta) {
+                self.order.push(meta);
+            }
             *self.exceptions.entry(meta).or_insert(0) |= r.access;
             return Ok(());
         }
@@ -281,6 +297,7 @@ impl Emulator {
             *p &= !r.access;
             if *p == 0 {
                 self.exceptions.remove(&meta);
+                self.order.retain(|m| *m != meta);
             }
         }
         Ok(())
@@ -315,8 +332,9 @@ impl Emulator {
                 });
             }
         }
-        for (meta, perms) in &target.exceptions {
-            let gained = perms & !old.get(meta).copied().unwrap_or(0);
+        for meta in target.ordered() {
+            let perms = target.exceptions.get(&meta).copied().unwrap_or(0);
+            let gained = perms & !old.get(&meta).copied().unwrap_or(0);
             if gained != 0 {
                 out.push(Rule {
                     typ: meta.2,
@@ -330,12 +348,35 @@ impl Emulator {
         out
     }
 
-    /// The exception rules of this state, in runc's order (what the eBPF filter checks).
+    /// The exceptions' keys, in the order the rules named them.
+    fn ordered(&self) -> Vec<Meta> {
+        let mut keys: Vec<Meta> = self
+            .order
+            .iter()
+            .filter(|m| self.exceptions.contains_key(m))
+            .copied()
+            .collect();
+        keys.extend(
+            self.exceptions
+                .keys()
+                .filter(|m| !self.order.contains(m))
+                .copied(),
+        );
+        keys
+    }
+
+    /// The exception rules of this state, in runc's (major, minor, type) order (what the eBPF
+    /// filter checks; the order does not change what it allows).
     pub(crate) fn exception_rules(&self) -> Vec<Rule> {
-        Emulator::default()
-            .transition(self)
-            .into_iter()
-            .filter(|r| r.typ != DevType::All)
+        self.exceptions
+            .iter()
+            .map(|(meta, perms)| Rule {
+                typ: meta.2,
+                major: meta.0,
+                minor: meta.1,
+                access: *perms,
+                allow: !self.default_allow,
+            })
             .collect()
     }
 }
@@ -420,8 +461,10 @@ mod tests {
         assert_eq!(t[0], (false, "a *:* rwm".to_string()));
         assert!(t[1..].iter().all(|(allow, _)| *allow));
         assert_eq!(t.len(), 12);
-        assert_eq!(t[1].1, "b *:* m");
-        assert_eq!(t.last().unwrap().1, "c 136:* rwm");
+        // Additions follow the rules' order (runc sorts them; runtime-tools checks the order).
+        assert_eq!(t[1].1, "c *:* m");
+        assert_eq!(t[2].1, "b *:* m");
+        assert_eq!(t.last().unwrap().1, "c 10:200 rwm");
     }
 
     #[test]

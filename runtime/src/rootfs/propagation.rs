@@ -82,8 +82,17 @@ fn configured(ctx: &RootfsContext<'_>) -> Result<Option<MsFlags>, RootfsError> {
 /// runc's `prepareRoot`: `/` gets the configured propagation (default rslave), the rootfs'
 /// parent mount is made private if shared, and the rootfs is bound onto itself (MS_REC) so
 /// that it is a mount point, which `pivot_root` requires.
+///
+/// An `unbindable` root would make that self-bind fail (EINVAL, as runc 1.1 does): `/` stays
+/// rslave until after the pivot, where [`reapply_root_propagation`] makes it unbindable (crun's
+/// order).
 pub fn prepare_root(ctx: &RootfsContext<'_>) -> Result<(), RootfsError> {
-    let flags = configured(ctx)?.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    let default = MsFlags::MS_SLAVE | MsFlags::MS_REC;
+    let flags = match configured(ctx)? {
+        Some(f) if f.contains(MsFlags::MS_UNBINDABLE) => default,
+        Some(f) => f,
+        None => default,
+    };
     let field = "linux.rootfsPropagation";
     mount(NONE, "/", NONE, flags, NONE)
         .map_err(|e| RootfsError::mount(field, "propagation", Path::new("/"), e))?;

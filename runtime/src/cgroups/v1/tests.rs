@@ -626,20 +626,21 @@ fn devices_deny_all_then_allow_each_rule() {
             v.as_str()
         })
         .collect();
+    // In the spec's order (runc sorts them), so devices.list lists them in that order.
     assert_eq!(
         allowed,
         [
-            "b *:* m",
             "c *:* m",
+            "b *:* m",
             "c 1:3 rwm",
-            "c 1:5 rwm",
-            "c 1:7 rwm",
             "c 1:8 rwm",
-            "c 1:9 rwm",
+            "c 1:7 rwm",
             "c 5:0 rwm",
+            "c 1:5 rwm",
+            "c 1:9 rwm",
+            "c 136:* rwm",
             "c 5:2 rwm",
-            "c 10:200 rwm",
-            "c 136:* rwm"
+            "c 10:200 rwm"
         ]
     );
 }
