@@ -12,9 +12,17 @@ pub enum CapabilityError {
     #[error("process.capabilities: {cap:?} is not known to this kernel or to husk")]
     Unknown { cap: String },
     #[error("drop {cap} from the bounding set")]
-    Bounding { cap: String, #[source] source: caps::errors::CapsError },
+    Bounding {
+        cap: String,
+        #[source]
+        source: caps::errors::CapsError,
+    },
     #[error("set the {set} capability set")]
-    Set { set: &'static str, #[source] source: caps::errors::CapsError },
+    Set {
+        set: &'static str,
+        #[source]
+        source: caps::errors::CapsError,
+    },
 }
 
 /// The capability sets resolved to the `caps` crate's type, computed in the parent.
@@ -31,7 +39,9 @@ fn convert(set: &Option<Capabilities>) -> Result<CapsHashSet, CapabilityError> {
     let mut out = HashSet::new();
     for c in set.iter().flatten() {
         let name = cap_name(c);
-        let cap: Cap = name.parse().map_err(|_| CapabilityError::Unknown { cap: name.clone() })?;
+        let cap: Cap = name
+            .parse()
+            .map_err(|_| CapabilityError::Unknown { cap: name.clone() })?;
         out.insert(cap);
     }
     Ok(out)
@@ -48,7 +58,10 @@ impl Sets {
     pub fn from_spec(caps: Option<&LinuxCapabilities>) -> Result<Sets, CapabilityError> {
         let Some(c) = caps else {
             // No capabilities object: the process gets none (runc's behaviour).
-            return Ok(Sets { bounding: Some(HashSet::new()), ..Default::default() });
+            return Ok(Sets {
+                bounding: Some(HashSet::new()),
+                ..Default::default()
+            });
         };
         let known = caps::runtime::procfs_all_supported(None).unwrap_or_else(|_| caps::all());
         let keep = |s: CapsHashSet| -> CapsHashSet { s.intersection(&known).copied().collect() };
@@ -63,11 +76,17 @@ impl Sets {
 
     /// Drop every capability not in the bounding set (needs CAP_SETPCAP: before the uid switch).
     pub fn apply_bounding(&self) -> Result<(), CapabilityError> {
-        let Some(bounding) = &self.bounding else { return Ok(()) };
+        let Some(bounding) = &self.bounding else {
+            return Ok(());
+        };
         let current = caps::read(None, CapSet::Bounding).unwrap_or_default();
         for cap in current.difference(bounding) {
-            caps::drop(None, CapSet::Bounding, *cap)
-                .map_err(|source| CapabilityError::Bounding { cap: cap.to_string(), source })?;
+            caps::drop(None, CapSet::Bounding, *cap).map_err(|source| {
+                CapabilityError::Bounding {
+                    cap: cap.to_string(),
+                    source,
+                }
+            })?;
         }
         Ok(())
     }
@@ -77,21 +96,34 @@ impl Sets {
         // Raise permitted/inheritable first (effective must be a subset of permitted, ambient of
         // both); then effective; ambient last.
         let set = |which: CapSet, name: &'static str, value: &CapsHashSet| {
-            caps::set(None, which, value).map_err(|source| CapabilityError::Set { set: name, source })
+            caps::set(None, which, value)
+                .map_err(|source| CapabilityError::Set { set: name, source })
         };
         set(CapSet::Inheritable, "inheritable", &self.inheritable)?;
         // Effective first to a subset of the new permitted, so shrinking permitted is allowed.
-        let eff_now: CapsHashSet = self.effective.intersection(&self.permitted).copied().collect();
+        let eff_now: CapsHashSet = self
+            .effective
+            .intersection(&self.permitted)
+            .copied()
+            .collect();
         set(CapSet::Effective, "effective", &eff_now)?;
         set(CapSet::Permitted, "permitted", &self.permitted)?;
         set(CapSet::Effective, "effective", &self.effective)?;
-        caps::clear(None, CapSet::Ambient).map_err(|source| CapabilityError::Set { set: "ambient", source })?;
+        caps::clear(None, CapSet::Ambient).map_err(|source| CapabilityError::Set {
+            set: "ambient",
+            source,
+        })?;
         for cap in &self.ambient {
             // The kernel only allows an ambient capability that is also permitted and
             // inheritable; runc warns and goes on (its default spec lists ambient caps with no
             // inheritable set), so an impossible ambient cap is skipped, not fatal.
             if self.permitted.contains(cap) && self.inheritable.contains(cap) {
-                caps::raise(None, CapSet::Ambient, *cap).map_err(|source| CapabilityError::Set { set: "ambient", source })?;
+                caps::raise(None, CapSet::Ambient, *cap).map_err(|source| {
+                    CapabilityError::Set {
+                        set: "ambient",
+                        source,
+                    }
+                })?;
             }
         }
         Ok(())
@@ -111,9 +143,16 @@ mod tests {
 
     #[test]
     fn spec_names_map_onto_kernel_capabilities() {
-        let c: LinuxCapabilities = serde_json::from_str(r#"{"bounding":["CAP_CHOWN","CAP_NET_BIND_SERVICE"],"effective":["CAP_CHOWN"]}"#).unwrap();
+        let c: LinuxCapabilities = serde_json::from_str(
+            r#"{"bounding":["CAP_CHOWN","CAP_NET_BIND_SERVICE"],"effective":["CAP_CHOWN"]}"#,
+        )
+        .unwrap();
         let s = Sets::from_spec(Some(&c)).unwrap();
-        assert!(s.bounding.as_ref().unwrap().contains(&Cap::CAP_NET_BIND_SERVICE));
+        assert!(s
+            .bounding
+            .as_ref()
+            .unwrap()
+            .contains(&Cap::CAP_NET_BIND_SERVICE));
         assert!(s.effective.contains(&Cap::CAP_CHOWN));
         assert!(s.permitted.is_empty());
     }

@@ -56,13 +56,24 @@ pub enum ChannelError {
     #[error("create handshake socketpair")]
     Socketpair(#[source] nix::errno::Errno),
     #[error("send {what:?} to the other side")]
-    Send { what: &'static str, #[source] source: nix::errno::Errno },
+    Send {
+        what: &'static str,
+        #[source]
+        source: nix::errno::Errno,
+    },
     #[error("receive from the other side while waiting for {expected}")]
-    Recv { expected: &'static str, #[source] source: nix::errno::Errno },
+    Recv {
+        expected: &'static str,
+        #[source]
+        source: nix::errno::Errno,
+    },
     #[error("the other side exited before sending {expected}")]
     Closed { expected: &'static str },
     #[error("expected {expected} but got {got:?}")]
-    Unexpected { expected: &'static str, got: Message },
+    Unexpected {
+        expected: &'static str,
+        got: Message,
+    },
     #[error("{0}")]
     Child(String),
     #[error("malformed handshake message")]
@@ -76,8 +87,13 @@ pub struct Endpoint {
 }
 
 pub fn pair() -> Result<(Endpoint, Endpoint), ChannelError> {
-    let (a, b) = socket::socketpair(socket::AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
-        .map_err(ChannelError::Socketpair)?;
+    let (a, b) = socket::socketpair(
+        socket::AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(ChannelError::Socketpair)?;
     Ok((Endpoint { fd: a }, Endpoint { fd: b }))
 }
 
@@ -113,8 +129,17 @@ impl Endpoint {
             }
             None => &[],
         };
-        socket::sendmsg::<()>(self.fd.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None)
-            .map_err(|source| ChannelError::Send { what: name(msg), source })?;
+        socket::sendmsg::<()>(
+            self.fd.as_raw_fd(),
+            &iov,
+            cmsgs,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .map_err(|source| ChannelError::Send {
+            what: name(msg),
+            source,
+        })?;
         Ok(())
     }
 
@@ -124,10 +149,18 @@ impl Endpoint {
         let mut cmsg = nix::cmsg_space!([RawFd; 1]);
         let (len, fd) = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
-            match socket::recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC) {
+            match socket::recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
                 Ok(r) => {
                     let mut fd = None;
-                    for c in r.cmsgs().map_err(|source| ChannelError::Recv { expected, source })? {
+                    for c in r
+                        .cmsgs()
+                        .map_err(|source| ChannelError::Recv { expected, source })?
+                    {
                         if let ControlMessageOwned::ScmRights(fds) = c {
                             for f in fds {
                                 fd = Some(own(f));
@@ -154,13 +187,20 @@ impl Endpoint {
     pub fn wait_for(&self, want: Message) -> Result<(), ChannelError> {
         let expected = name(&want);
         let (got, _) = self.recv(expected)?;
-        if got == want { Ok(()) } else { Err(ChannelError::Unexpected { expected, got }) }
+        if got == want {
+            Ok(())
+        } else {
+            Err(ChannelError::Unexpected { expected, got })
+        }
     }
 
     pub fn wait_for_init_pid(&self) -> Result<i32, ChannelError> {
         match self.recv("InitPid")? {
             (Message::InitPid(p), _) => Ok(p),
-            (got, _) => Err(ChannelError::Unexpected { expected: "InitPid", got }),
+            (got, _) => Err(ChannelError::Unexpected {
+                expected: "InitPid",
+                got,
+            }),
         }
     }
 
@@ -171,7 +211,12 @@ impl Endpoint {
             match self.recv("Ready")? {
                 (Message::Ready, _) => return Ok(listener),
                 (Message::SeccompFd, Some(fd)) => listener = Some(fd),
-                (got, _) => return Err(ChannelError::Unexpected { expected: "Ready", got }),
+                (got, _) => {
+                    return Err(ChannelError::Unexpected {
+                        expected: "Ready",
+                        got,
+                    })
+                }
             }
         }
     }

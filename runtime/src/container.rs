@@ -52,23 +52,48 @@ pub enum ContainerError {
     #[error(transparent)]
     Channel(#[from] ChannelError),
     #[error("create exec fifo {path:?}")]
-    Fifo { path: PathBuf, #[source] source: nix::errno::Errno },
+    Fifo {
+        path: PathBuf,
+        #[source]
+        source: nix::errno::Errno,
+    },
     #[error("clone3 the container's {what}")]
-    Clone { what: &'static str, #[source] source: nix::errno::Errno },
+    Clone {
+        what: &'static str,
+        #[source]
+        source: nix::errno::Errno,
+    },
     #[error("write pid file {path:?}")]
-    PidFile { path: PathBuf, #[source] source: std::io::Error },
+    PidFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("container {id:?} is {status}: {wanted}")]
-    WrongStatus { id: String, status: Status, wanted: &'static str },
+    WrongStatus {
+        id: String,
+        status: Status,
+        wanted: &'static str,
+    },
     #[error("container not running")]
     NotRunning,
     #[error("invalid linux.resources update: {0}")]
     Resources(String),
     #[error("send signal {signal} to pid {pid}")]
-    Kill { signal: i32, pid: i32, #[source] source: nix::errno::Errno },
+    Kill {
+        signal: i32,
+        pid: i32,
+        #[source]
+        source: nix::errno::Errno,
+    },
     #[error("container init (pid {0}) exited before start")]
     InitGone(i32),
     #[error("wait for container init (pid {pid})")]
-    Wait { pid: i32, #[source] source: nix::errno::Errno },
+    Wait {
+        pid: i32,
+        #[source]
+        source: nix::errno::Errno,
+    },
     #[error("process.terminal is true: `husk run` in the foreground needs --console-socket (or use --detach with one)")]
     ForegroundTerminal,
 }
@@ -138,7 +163,9 @@ impl Drop for Cleanup<'_> {
 /// (allowed rwm), as runc's specconv does.
 fn resources_with_devices(b: &Bundle) -> LinuxResources {
     let linux = b.spec.linux().as_ref();
-    let mut res = linux.and_then(|l| l.resources().clone()).unwrap_or_default();
+    let mut res = linux
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
     let mut rules: Vec<LinuxDeviceCgroup> = res.devices().clone().unwrap_or_default();
     rules.extend(cgroups::default_device_rules());
     for d in linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]) {
@@ -175,10 +202,20 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     }
     crate::logging::phase("create: spec loaded");
     let locked = store.create(&opts.id)?;
-    let mut cleanup = Cleanup { locked: Some(locked), cgroup: None, init_pid: None, child_is_ours: true, _store: store };
+    let mut cleanup = Cleanup {
+        locked: Some(locked),
+        cgroup: None,
+        init_pid: None,
+        child_is_ours: true,
+        _store: store,
+    };
 
     let host = host();
-    let cg_spec = bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    let cg_spec = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone());
     let cg_path = CgroupsPath::resolve(&host, cg_spec.as_deref(), &opts.id)?;
     let cg = cgroups::open(&host, &cg_path)?;
     cg.create()?;
@@ -187,15 +224,28 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     cg.apply(&resources_with_devices(&bundle))?;
     crate::logging::phase("create: cgroup ready");
 
-    let seccomp = match bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+    let seccomp = match bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+    {
         Some(s) => Some(seccomp::compile(s)?),
         None => None,
     };
     let caps = crate::capabilities::Sets::from_spec(process.capabilities().as_ref())?;
     let plan = Plan::from_bundle(&bundle)?;
-    let console = opts.console_socket.as_deref().map(crate::tty::connect).transpose()?;
+    let console = opts
+        .console_socket
+        .as_deref()
+        .map(crate::tty::connect)
+        .transpose()?;
     let fifo = make_exec_fifo(&cleanup.locked.as_ref().expect("armed").fifo_path())?;
-    let cgroup_mount = if plan.clone_flags.contains(nix::sched::CloneFlags::CLONE_NEWNS) || bundle.has_namespace(LinuxNamespaceType::Mount) {
+    let cgroup_mount = if plan
+        .clone_flags
+        .contains(nix::sched::CloneFlags::CLONE_NEWNS)
+        || bundle.has_namespace(LinuxNamespaceType::Mount)
+    {
         cg.mounts_for_container().ok()
     } else {
         None
@@ -241,8 +291,12 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
         crate::namespaces::write_id_maps(
             &host.proc_root,
             pid,
-            linux.and_then(|l| l.uid_mappings().as_deref()).unwrap_or(&[]),
-            linux.and_then(|l| l.gid_mappings().as_deref()).unwrap_or(&[]),
+            linux
+                .and_then(|l| l.uid_mappings().as_deref())
+                .unwrap_or(&[]),
+            linux
+                .and_then(|l| l.gid_mappings().as_deref())
+                .unwrap_or(&[]),
         )?;
     }
     if let Some(adj) = process.oom_score_adj() {
@@ -267,7 +321,8 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     let listener = parent_end.wait_for_ready()?;
     crate::logging::phase("create: init ready");
 
-    let (start_time, _) = state::process_start_time(&host.proc_root, pid).ok_or(ContainerError::InitGone(pid))?;
+    let (start_time, _) =
+        state::process_start_time(&host.proc_root, pid).ok_or(ContainerError::InitGone(pid))?;
     let record = Record {
         id: opts.id.clone(),
         bundle: bundle.dir.clone(),
@@ -314,12 +369,16 @@ fn hook_state(id: &str, b: &Bundle, pid: i32, status: &str) -> Vec<u8> {
 }
 
 fn make_exec_fifo(path: &Path) -> Result<OwnedFd, ContainerError> {
-    let err = |source| ContainerError::Fifo { path: path.to_path_buf(), source };
+    let err = |source| ContainerError::Fifo {
+        path: path.to_path_buf(),
+        source,
+    };
     let old = nix::sys::stat::umask(Mode::empty());
     let made = nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o622));
     nix::sys::stat::umask(old);
     made.map_err(err)?;
-    let fd = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()).map_err(err)?;
+    let fd =
+        nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()).map_err(err)?;
     Ok(crate::sys::fd::own(fd))
 }
 
@@ -335,14 +394,18 @@ fn spawn_init(
         return match crate::sys::process::clone3(flags, clone_into.map(|f| f.as_fd())) {
             Ok(Forked::Child) => init::run(ctx),
             Ok(Forked::Parent { child }) => Ok((child, false)),
-            Err(source) => Err(ContainerError::Clone { what: "init", source }),
+            Err(source) => Err(ContainerError::Clone {
+                what: "init",
+                source,
+            }),
         };
     }
     match crate::sys::process::fork() {
         Ok(Forked::Child) => {
             // The intermediate: join, clone the init into the joined namespaces, report, exit.
             let outcome = plan.join_all().map_err(|e| init::chain(&e)).and_then(|()| {
-                crate::sys::process::clone3(flags, None).map_err(|e| format!("clone3 the container's init: {e}"))
+                crate::sys::process::clone3(flags, None)
+                    .map_err(|e| format!("clone3 the container's init: {e}"))
             });
             match outcome {
                 Ok(Forked::Child) => init::run(ctx),
@@ -361,13 +424,24 @@ fn spawn_init(
             let _ = nix::sys::wait::waitpid(Pid::from_raw(child), None);
             Ok((pid?, true))
         }
-        Err(source) => Err(ContainerError::Clone { what: "intermediate", source }),
+        Err(source) => Err(ContainerError::Clone {
+            what: "intermediate",
+            source,
+        }),
     }
 }
 
 pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<(), ContainerError> {
-    let err = |source| ContainerError::PidFile { path: path.to_path_buf(), source };
-    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+    let err = |source| ContainerError::PidFile {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
     std::fs::write(&tmp, pid.to_string()).map_err(err)?;
     std::fs::rename(&tmp, path).map_err(err)
 }
@@ -412,14 +486,28 @@ pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
     let record = locked.read()?;
     let status = status_of(store, &record);
     if status != Status::Created {
-        return Err(ContainerError::WrongStatus { id: id.into(), status, wanted: "only a created container can be started" });
+        return Err(ContainerError::WrongStatus {
+            id: id.into(),
+            status,
+            wanted: "only a created container can be started",
+        });
     }
     let fifo = locked.fifo_path();
-    let fd = nix::fcntl::open(&fifo, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|source| ContainerError::Fifo { path: fifo.clone(), source })?;
+    let fd = nix::fcntl::open(
+        &fifo,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|source| ContainerError::Fifo {
+        path: fifo.clone(),
+        source,
+    })?;
     let fd = crate::sys::fd::own(fd);
     loop {
-        let mut pfd = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
+        let mut pfd = [nix::poll::PollFd::new(
+            fd.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
         match nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(100u16)) {
             Ok(n) if n > 0 => {
                 let mut b = [0u8; 1];
@@ -457,7 +545,10 @@ fn wait_for_exec(fifo: &OwnedFd) {
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut buf = [0u8; 16];
     while Instant::now() < deadline {
-        let mut pfd = [nix::poll::PollFd::new(fifo.as_fd(), nix::poll::PollFlags::POLLIN)];
+        let mut pfd = [nix::poll::PollFd::new(
+            fifo.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
         let _ = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(1000u16));
         match nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(fifo), &mut buf) {
             Ok(0) => return,
@@ -495,11 +586,20 @@ fn kill_container(record: &Record, signal: i32, all: bool) -> Result<(), Contain
 fn send(pid: i32, signal: i32, _sig: Option<Signal>) -> Result<(), ContainerError> {
     crate::sys::process::kill(pid, signal).map_err(|source| match source {
         nix::errno::Errno::ESRCH => ContainerError::NotRunning,
-        source => ContainerError::Kill { signal, pid, source },
+        source => ContainerError::Kill {
+            signal,
+            pid,
+            source,
+        },
     })
 }
 
-pub fn kill(store: &Store, id: &str, signal: SignalNumber, all: bool) -> Result<(), ContainerError> {
+pub fn kill(
+    store: &Store,
+    id: &str,
+    signal: SignalNumber,
+    all: bool,
+) -> Result<(), ContainerError> {
     let locked = store.open(id)?;
     let record = locked.read()?;
     let status = status_of(store, &record);
@@ -533,7 +633,13 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
     match status {
         Status::Stopped | Status::Created => {}
         _ if force => {}
-        s => return Err(ContainerError::WrongStatus { id: id.into(), status: s, wanted: "cannot delete a container that is not stopped (use --force)" }),
+        s => {
+            return Err(ContainerError::WrongStatus {
+                id: id.into(),
+                status: s,
+                wanted: "cannot delete a container that is not stopped (use --force)",
+            })
+        }
     }
     let host = host();
     if status != Status::Stopped {
@@ -546,7 +652,11 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
         wait_gone(record.init_pid, Duration::from_secs(10));
     }
     let stopped = serde_json::to_vec(&record.oci_state(Status::Stopped)).unwrap_or_default();
-    let poststop = hooks::run_all(hooks::Kind::Poststop, record.spec.hooks().as_ref(), &stopped);
+    let poststop = hooks::run_all(
+        hooks::Kind::Poststop,
+        record.spec.hooks().as_ref(),
+        &stopped,
+    );
     locked.remove()?;
     for e in poststop {
         crate::logging::warn(&init::chain(&e));
@@ -579,7 +689,13 @@ pub fn wait_foreground(pid: i32) -> Result<i32, ContainerError> {
     use nix::sys::signal::{SigSet, SigmaskHow};
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     let forwarded = [
-        Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGWINCH,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGWINCH,
     ];
     let mut set = SigSet::empty();
     set.add(Signal::SIGCHLD);
@@ -592,10 +708,17 @@ pub fn wait_foreground(pid: i32) -> Result<i32, ContainerError> {
         loop {
             match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(p, code)) if p.as_raw() == pid => return Ok(code),
-                Ok(WaitStatus::Signaled(p, sig, _)) if p.as_raw() == pid => return Ok(128 + sig as i32),
+                Ok(WaitStatus::Signaled(p, sig, _)) if p.as_raw() == pid => {
+                    return Ok(128 + sig as i32)
+                }
                 Ok(WaitStatus::StillAlive) => break,
                 Ok(_) => continue,
-                Err(nix::errno::Errno::ECHILD) => return Err(ContainerError::Wait { pid, source: nix::errno::Errno::ECHILD }),
+                Err(nix::errno::Errno::ECHILD) => {
+                    return Err(ContainerError::Wait {
+                        pid,
+                        source: nix::errno::Errno::ECHILD,
+                    })
+                }
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(source) => return Err(ContainerError::Wait { pid, source }),
             }

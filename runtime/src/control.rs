@@ -15,7 +15,13 @@ pub fn pause(store: &Store, id: &str) -> Result<(), ContainerError> {
     let record = locked.read()?;
     match status_of(store, &record) {
         Status::Running | Status::Created => {}
-        status => return Err(ContainerError::WrongStatus { id: id.into(), status, wanted: "only a running or created container can be paused" }),
+        status => {
+            return Err(ContainerError::WrongStatus {
+                id: id.into(),
+                status,
+                wanted: "only a running or created container can be paused",
+            })
+        }
     }
     cgroups::open(&Host::system(), &record.cgroup)?.freeze(FreezerState::Frozen)?;
     Ok(())
@@ -26,7 +32,13 @@ pub fn resume(store: &Store, id: &str) -> Result<(), ContainerError> {
     let record = locked.read()?;
     match status_of(store, &record) {
         Status::Paused => {}
-        status => return Err(ContainerError::WrongStatus { id: id.into(), status, wanted: "only a paused container can be resumed" }),
+        status => {
+            return Err(ContainerError::WrongStatus {
+                id: id.into(),
+                status,
+                wanted: "only a paused container can be resumed",
+            })
+        }
     }
     cgroups::open(&Host::system(), &record.cgroup)?.freeze(FreezerState::Thawed)?;
     Ok(())
@@ -41,7 +53,10 @@ pub fn pids(store: &Store, id: &str) -> Result<Vec<i32>, ContainerError> {
 }
 
 /// Overlay `update` onto `current`: fields given in `update` win, the rest stay.
-pub fn merge_resources(current: &LinuxResources, update: &serde_json::Value) -> Result<LinuxResources, serde_json::Error> {
+pub fn merge_resources(
+    current: &LinuxResources,
+    update: &serde_json::Value,
+) -> Result<LinuxResources, serde_json::Error> {
     let mut base = serde_json::to_value(current)?;
     merge(&mut base, update);
     serde_json::from_value(base)
@@ -66,8 +81,14 @@ pub fn update(store: &Store, id: &str, patch: &serde_json::Value) -> Result<(), 
     if status_of(store, &record) == Status::Stopped {
         return Err(ContainerError::NotRunning);
     }
-    let current = record.spec.linux().as_ref().and_then(|l| l.resources().clone()).unwrap_or_default();
-    let merged = merge_resources(&current, patch).map_err(|e| ContainerError::Resources(e.to_string()))?;
+    let current = record
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    let merged =
+        merge_resources(&current, patch).map_err(|e| ContainerError::Resources(e.to_string()))?;
     let mut to_apply = merged.clone();
     to_apply.set_devices(None);
     cgroups::open(&Host::system(), &record.cgroup)?.apply(&to_apply)?;
@@ -127,7 +148,10 @@ mod tests {
 
     #[test]
     fn update_overlays_only_the_given_fields() {
-        let current: LinuxResources = serde_json::from_value(json!({"memory": {"limit": 100, "reservation": 50}, "pids": {"limit": 10}})).unwrap();
+        let current: LinuxResources = serde_json::from_value(
+            json!({"memory": {"limit": 100, "reservation": 50}, "pids": {"limit": 10}}),
+        )
+        .unwrap();
         let merged = merge_resources(&current, &json!({"memory": {"limit": 200}})).unwrap();
         let v = serde_json::to_value(&merged).unwrap();
         assert_eq!(v["memory"]["limit"], 200);

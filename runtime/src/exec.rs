@@ -43,7 +43,10 @@ pub struct ExecOptions {
 }
 
 /// The namespace files of the container's init, user namespace first.
-fn init_namespaces(pid: i32, spec: &oci_spec::runtime::Spec) -> Result<Vec<namespaces::Join>, ContainerError> {
+fn init_namespaces(
+    pid: i32,
+    spec: &oci_spec::runtime::Spec,
+) -> Result<Vec<namespaces::Join>, ContainerError> {
     let mut joins = Vec::new();
     let order = [
         LinuxNamespaceType::User,
@@ -61,9 +64,16 @@ fn init_namespaces(pid: i32, spec: &oci_spec::runtime::Spec) -> Result<Vec<names
         }
         let file = proc_ns_file(typ);
         let path = PathBuf::from(format!("/proc/{pid}/ns/{file}"));
-        let fd = std::fs::File::open(&path)
-            .map_err(|source| namespaces::NamespaceError::Open { typ: typ.to_string(), path: path.clone(), source })?;
-        joins.push(namespaces::Join { typ, path, fd: fd.into() });
+        let fd = std::fs::File::open(&path).map_err(|source| namespaces::NamespaceError::Open {
+            typ: typ.to_string(),
+            path: path.clone(),
+            source,
+        })?;
+        joins.push(namespaces::Join {
+            typ,
+            path,
+            fd: fd.into(),
+        });
     }
     Ok(joins)
 }
@@ -89,9 +99,19 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<(i32, Option<i32>), Con
         Status::Running | Status::Created => {}
         Status::Paused if opts.ignore_paused => {}
         Status::Paused => {
-            return Err(ContainerError::WrongStatus { id: opts.id.clone(), status, wanted: "cannot exec in a paused container (use --ignore-paused)" })
+            return Err(ContainerError::WrongStatus {
+                id: opts.id.clone(),
+                status,
+                wanted: "cannot exec in a paused container (use --ignore-paused)",
+            })
         }
-        s => return Err(ContainerError::WrongStatus { id: opts.id.clone(), status: s, wanted: "cannot exec in a stopped container" }),
+        s => {
+            return Err(ContainerError::WrongStatus {
+                id: opts.id.clone(),
+                status: s,
+                wanted: "cannot exec in a stopped container",
+            })
+        }
     }
     let p = &opts.process;
     if p.args().as_ref().is_none_or(|a| a.is_empty()) {
@@ -101,17 +121,27 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<(i32, Option<i32>), Con
         return Err(crate::tty::TtyError::NoSocket.into());
     }
     let caps = Sets::from_spec(p.capabilities().as_ref())?;
-    let seccomp = match record.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+    let seccomp = match record
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+    {
         Some(s) => Some(seccomp::compile(s)?),
         None => None,
     };
     let joins = init_namespaces(record.init_pid, &record.spec)?;
-    let console = opts.console_socket.as_deref().map(crate::tty::connect).transpose()?;
+    let console = opts
+        .console_socket
+        .as_deref()
+        .map(crate::tty::connect)
+        .transpose()?;
     let host = Host::system();
     let cg = cgroups::open(&host, &record.cgroup)?;
     let (parent_end, child_end) = channel::pair()?;
     if !opts.detach {
-        nix::sys::prctl::set_child_subreaper(true).map_err(|source| ContainerError::Wait { pid: 0, source })?;
+        nix::sys::prctl::set_child_subreaper(true)
+            .map_err(|source| ContainerError::Wait { pid: 0, source })?;
     }
 
     let child = ChildContext {
@@ -126,12 +156,20 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<(i32, Option<i32>), Con
     let intermediate = match crate::sys::process::fork() {
         Ok(Forked::Child) => child.run_intermediate(),
         Ok(Forked::Parent { child }) => child,
-        Err(source) => return Err(ContainerError::Clone { what: "exec intermediate", source }),
+        Err(source) => {
+            return Err(ContainerError::Clone {
+                what: "exec intermediate",
+                source,
+            })
+        }
     };
     drop(child_end);
     drop(console);
     let fail = |e: ContainerError| {
-        let _ = nix::sys::signal::kill(Pid::from_raw(intermediate), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(
+            Pid::from_raw(intermediate),
+            nix::sys::signal::Signal::SIGKILL,
+        );
         let _ = nix::sys::wait::waitpid(Pid::from_raw(intermediate), None);
         e
     };
@@ -180,11 +218,21 @@ impl ChildContext<'_> {
             init::close_inherited_fds(self.preserve_fds)?;
             self.channel.wait_for(Message::Go)?;
             for j in self.joins {
-                nix::sched::setns(j.fd.as_fd(), namespaces::clone_flag(j.typ)).map_err(|source| {
-                    namespaces::NamespaceError::Join { typ: j.typ.to_string(), path: j.path.clone(), source }
-                })?;
+                nix::sched::setns(j.fd.as_fd(), namespaces::clone_flag(j.typ)).map_err(
+                    |source| namespaces::NamespaceError::Join {
+                        typ: j.typ.to_string(),
+                        path: j.path.clone(),
+                        source,
+                    },
+                )?;
             }
-            crate::sys::process::fork().map_err(|source| namespaces::NamespaceError::Unshare { what: "fork into the pid namespace", source }.into())
+            crate::sys::process::fork().map_err(|source| {
+                namespaces::NamespaceError::Unshare {
+                    what: "fork into the pid namespace",
+                    source,
+                }
+                .into()
+            })
         })();
         match result {
             Ok(Forked::Child) => self.run_process(),
@@ -203,14 +251,23 @@ impl ChildContext<'_> {
         let result = (|| -> Result<std::convert::Infallible, InitError> {
             nix::unistd::setsid().map_err(InitError::Setsid)?;
             if let Some(socket) = self.console {
-                let size = self.process.console_size().map(|b| (b.height() as u16, b.width() as u16));
+                let size = self
+                    .process
+                    .console_size()
+                    .map(|b| (b.height() as u16, b.width() as u16));
                 let pty = crate::tty::setup(socket, size)?;
                 crate::tty::attach(&pty)?;
             }
-            if let Some(profile) = self.process.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
+            if let Some(profile) = self
+                .process
+                .apparmor_profile()
+                .as_deref()
+                .filter(|s| !s.is_empty())
+            {
                 crate::process::apply_apparmor(profile)?;
             }
-            let plan = init::become_the_process(self.process, self.caps, self.seccomp, self.channel)?;
+            let plan =
+                init::become_the_process(self.process, self.caps, self.seccomp, self.channel)?;
             self.channel.send(&Message::Ready)?;
             Err(plan.exec().into())
         })();

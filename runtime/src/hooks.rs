@@ -48,13 +48,36 @@ impl Kind {
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
     #[error("{kind} hook #{index} {path:?}: start")]
-    Spawn { kind: &'static str, index: usize, path: PathBuf, #[source] source: std::io::Error },
+    Spawn {
+        kind: &'static str,
+        index: usize,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{kind} hook #{index} {path:?}: {status}{stderr}")]
-    Failed { kind: &'static str, index: usize, path: PathBuf, status: String, stderr: String },
+    Failed {
+        kind: &'static str,
+        index: usize,
+        path: PathBuf,
+        status: String,
+        stderr: String,
+    },
     #[error("{kind} hook #{index} {path:?}: killed after its timeout of {secs}s")]
-    Timeout { kind: &'static str, index: usize, path: PathBuf, secs: i64 },
+    Timeout {
+        kind: &'static str,
+        index: usize,
+        path: PathBuf,
+        secs: i64,
+    },
     #[error("{kind} hook #{index} {path:?}: wait")]
-    Wait { kind: &'static str, index: usize, path: PathBuf, #[source] source: std::io::Error },
+    Wait {
+        kind: &'static str,
+        index: usize,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Run every hook of `kind` in order; the first failure stops the run.
@@ -70,7 +93,9 @@ pub fn run(kind: Kind, hooks: Option<&Hooks>, state_json: &[u8]) -> Result<(), H
 /// and poststop the spec says a failing hook is logged as a warning and "the remaining hooks
 /// and lifecycle continue as if the hook had succeeded".
 pub fn run_all(kind: Kind, hooks: Option<&Hooks>, state_json: &[u8]) -> Vec<HookError> {
-    let Some(hooks) = hooks else { return Vec::new() };
+    let Some(hooks) = hooks else {
+        return Vec::new();
+    };
     kind.list(hooks)
         .iter()
         .enumerate()
@@ -78,7 +103,12 @@ pub fn run_all(kind: Kind, hooks: Option<&Hooks>, state_json: &[u8]) -> Vec<Hook
         .collect()
 }
 
-fn run_one(kind: &'static str, index: usize, hook: &Hook, state_json: &[u8]) -> Result<(), HookError> {
+fn run_one(
+    kind: &'static str,
+    index: usize,
+    hook: &Hook,
+    state_json: &[u8],
+) -> Result<(), HookError> {
     let path = hook.path().clone();
     let args = hook.args().clone().unwrap_or_default();
     let mut cmd = Command::new(&path);
@@ -91,24 +121,46 @@ fn run_one(kind: &'static str, index: usize, hook: &Hook, state_json: &[u8]) -> 
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|source| HookError::Spawn { kind, index, path: path.clone(), source })?;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|source| HookError::Spawn {
+        kind,
+        index,
+        path: path.clone(),
+        source,
+    })?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is fine (EPIPE ignored).
         let _ = stdin.write_all(state_json);
     }
-    let deadline = hook.timeout().filter(|t| *t > 0).map(|t| (t, Instant::now() + Duration::from_secs(t as u64)));
+    let deadline = hook
+        .timeout()
+        .filter(|t| *t > 0)
+        .map(|t| (t, Instant::now() + Duration::from_secs(t as u64)));
     let status = loop {
         match child.try_wait() {
             Ok(Some(s)) => break s,
             Ok(None) => {}
-            Err(source) => return Err(HookError::Wait { kind, index, path, source }),
+            Err(source) => {
+                return Err(HookError::Wait {
+                    kind,
+                    index,
+                    path,
+                    source,
+                })
+            }
         }
         if let Some((secs, at)) = deadline {
             if Instant::now() >= at {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(HookError::Timeout { kind, index, path, secs });
+                return Err(HookError::Timeout {
+                    kind,
+                    index,
+                    path,
+                    secs,
+                });
             }
         }
         std::thread::sleep(Duration::from_millis(2));
@@ -130,5 +182,11 @@ fn run_one(kind: &'static str, index: usize, hook: &Hook, state_json: &[u8]) -> 
         (_, Some(s)) => format!("killed by signal {s}"),
         _ => "failed".to_string(),
     };
-    Err(HookError::Failed { kind, index, path, status, stderr })
+    Err(HookError::Failed {
+        kind,
+        index,
+        path,
+        status,
+        stderr,
+    })
 }

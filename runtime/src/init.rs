@@ -50,11 +50,24 @@ pub enum InitError {
     #[error("mark inherited fds close-on-exec")]
     CloseFds(#[source] nix::errno::Errno),
     #[error("linux.sysctl {key:?}: write {path:?}")]
-    Sysctl { key: String, path: std::path::PathBuf, #[source] source: std::io::Error },
+    Sysctl {
+        key: String,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("create process.cwd {path:?}")]
-    MakeCwd { path: std::path::PathBuf, #[source] source: std::io::Error },
+    MakeCwd {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("open exec fifo {path:?} to wait for start")]
-    Fifo { path: String, #[source] source: nix::errno::Errno },
+    Fifo {
+        path: String,
+        #[source]
+        source: nix::errno::Errno,
+    },
     #[error("keyctl(KEYCTL_JOIN_SESSION_KEYRING) for a new session keyring")]
     Keyring(#[source] nix::errno::Errno),
     #[error("prctl(PR_SET_DUMPABLE, 0)")]
@@ -110,7 +123,11 @@ pub fn chain(e: &dyn std::error::Error) -> String {
 }
 
 fn process_of<'a>(ctx: &InitContext<'a>) -> &'a Process {
-    ctx.bundle.spec.process().as_ref().expect("validated: process is present")
+    ctx.bundle
+        .spec
+        .process()
+        .as_ref()
+        .expect("validated: process is present")
 }
 
 enum Never {}
@@ -122,7 +139,8 @@ fn script(ctx: &InitContext<'_>) -> Result<Never, InitError> {
     let has_mntns = ctx.bundle.has_namespace(LinuxNamespaceType::Mount);
 
     if ctx.die_with_parent {
-        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(InitError::DeathSignal)?;
+        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+            .map_err(InitError::DeathSignal)?;
     }
     close_inherited_fds(ctx.preserve_fds)?;
     ctx.channel.wait_for(Message::Go)?;
@@ -171,7 +189,12 @@ pub fn close_inherited_fds(preserve: u32) -> Result<(), InitError> {
 }
 
 fn become_root_in_userns(ctx: &InitContext<'_>) -> Result<(), InitError> {
-    if ctx.plan.new_userns || ctx.bundle.namespace_path(LinuxNamespaceType::User).is_some() {
+    if ctx.plan.new_userns
+        || ctx
+            .bundle
+            .namespace_path(LinuxNamespaceType::User)
+            .is_some()
+    {
         let root_g = nix::unistd::Gid::from_raw(0);
         let root_u = nix::unistd::Uid::from_raw(0);
         nix::unistd::setresgid(root_g, root_g, root_g).map_err(InitError::BecomeRoot)?;
@@ -220,14 +243,19 @@ pub fn become_the_process(
 }
 
 fn setgroups_allowed() -> bool {
-    std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true)
+    std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() != "deny")
+        .unwrap_or(true)
 }
 
 /// A kernel without keyring support, or a user namespace that may not create one, is not an
 /// error (runc ignores ENOSYS and EACCES/EDQUOT here too).
 fn join_session_keyring(ctx: &InitContext<'_>) -> Result<(), InitError> {
     match crate::sys::process::join_session_keyring(&format!("_ses.{}", ctx.id)) {
-        Ok(()) | Err(nix::errno::Errno::ENOSYS) | Err(nix::errno::Errno::EACCES) | Err(nix::errno::Errno::EDQUOT) => Ok(()),
+        Ok(())
+        | Err(nix::errno::Errno::ENOSYS)
+        | Err(nix::errno::Errno::EACCES)
+        | Err(nix::errno::Errno::EDQUOT) => Ok(()),
         Err(e) => Err(InitError::Keyring(e)),
     }
 }
@@ -238,7 +266,13 @@ fn enter_new_cgroup_and_time_namespaces(ctx: &InitContext<'_>) -> Result<(), Ini
     }
     if ctx.plan.new_timens {
         crate::namespaces::unshare_timens()?;
-        if let Some(offsets) = ctx.bundle.spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) {
+        if let Some(offsets) = ctx
+            .bundle
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.time_offsets().as_ref())
+        {
             crate::namespaces::write_time_offsets(offsets)?;
         }
     }
@@ -246,10 +280,22 @@ fn enter_new_cgroup_and_time_namespaces(ctx: &InitContext<'_>) -> Result<(), Ini
 }
 
 fn set_hostname(ctx: &InitContext<'_>) -> Result<(), InitError> {
-    if let Some(h) = ctx.bundle.spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+    if let Some(h) = ctx
+        .bundle
+        .spec
+        .hostname()
+        .as_deref()
+        .filter(|h| !h.is_empty())
+    {
         crate::namespaces::set_hostname(h)?;
     }
-    if let Some(d) = ctx.bundle.spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+    if let Some(d) = ctx
+        .bundle
+        .spec
+        .domainname()
+        .as_deref()
+        .filter(|d| !d.is_empty())
+    {
         crate::namespaces::set_domainname(d)?;
     }
     Ok(())
@@ -268,17 +314,29 @@ fn state_json(ctx: &InitContext<'_>, status: &str) -> Vec<u8> {
 }
 
 fn run_hook_in_container(ctx: &InitContext<'_>, kind: hooks::Kind) -> Result<(), InitError> {
-    let Some(h) = ctx.bundle.spec.hooks().as_ref() else { return Ok(()) };
+    let Some(h) = ctx.bundle.spec.hooks().as_ref() else {
+        return Ok(());
+    };
     if kind.list(h).is_empty() {
         return Ok(());
     }
-    let status = if kind == hooks::Kind::CreateContainer { "creating" } else { "created" };
+    let status = if kind == hooks::Kind::CreateContainer {
+        "creating"
+    } else {
+        "created"
+    };
     hooks::run(kind, Some(h), &state_json(ctx, status))?;
     Ok(())
 }
 
-fn setup_console(ctx: &InitContext<'_>, socket: &UnixStream, has_mntns: bool) -> Result<(), InitError> {
-    let size = process_of(ctx).console_size().map(|b| (b.height() as u16, b.width() as u16));
+fn setup_console(
+    ctx: &InitContext<'_>,
+    socket: &UnixStream,
+    has_mntns: bool,
+) -> Result<(), InitError> {
+    let size = process_of(ctx)
+        .console_size()
+        .map(|b| (b.height() as u16, b.width() as u16));
     let pty = tty::setup(socket, size)?;
     if has_mntns {
         rootfs::mount_console(&pty.slave_path)?;
@@ -288,17 +346,32 @@ fn setup_console(ctx: &InitContext<'_>, socket: &UnixStream, has_mntns: bool) ->
 }
 
 fn apply_sysctl(ctx: &InitContext<'_>) -> Result<(), InitError> {
-    let Some(map) = ctx.bundle.spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else { return Ok(()) };
+    let Some(map) = ctx
+        .bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().as_ref())
+    else {
+        return Ok(());
+    };
     for (key, value) in map {
         let path = std::path::Path::new("/proc/sys").join(key.replace('.', "/"));
-        std::fs::write(&path, value).map_err(|source| InitError::Sysctl { key: key.clone(), path, source })?;
+        std::fs::write(&path, value).map_err(|source| InitError::Sysctl {
+            key: key.clone(),
+            path,
+            source,
+        })?;
     }
     Ok(())
 }
 
 /// runc creates a missing cwd (as root, inside the new root) before switching user.
 fn make_cwd(p: &Process) -> Result<(), InitError> {
-    std::fs::create_dir_all(p.cwd()).map_err(|source| InitError::MakeCwd { path: p.cwd().clone(), source })
+    std::fs::create_dir_all(p.cwd()).map_err(|source| InitError::MakeCwd {
+        path: p.cwd().clone(),
+        source,
+    })
 }
 
 fn apply_lsm_labels(p: &Process) -> Result<(), InitError> {
@@ -312,7 +385,9 @@ fn apply_lsm_labels(p: &Process) -> Result<(), InitError> {
 }
 
 fn load_seccomp(seccomp: Option<&Program>, channel: &Endpoint) -> Result<(), InitError> {
-    let Some(program) = seccomp else { return Ok(()) };
+    let Some(program) = seccomp else {
+        return Ok(());
+    };
     if let Some(listener) = program.load()? {
         channel.send_with_fd(&Message::SeccompFd, Some(listener.as_raw_fd()))?;
     }
@@ -330,8 +405,15 @@ fn prepare_exec(p: &Process) -> Result<ExecPlan, InitError> {
 /// returned write end must stay open until execve closes it.
 fn wait_for_start(ctx: &InitContext<'_>) -> Result<OwnedFd, InitError> {
     let path = format!("/proc/self/fd/{}", ctx.exec_fifo.as_fd().as_raw_fd());
-    let fd = nix::fcntl::open(path.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|source| InitError::Fifo { path: path.clone(), source })?;
+    let fd = nix::fcntl::open(
+        path.as_str(),
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|source| InitError::Fifo {
+        path: path.clone(),
+        source,
+    })?;
     let fd = crate::sys::fd::own(fd);
     nix::unistd::write(&fd, b"0").map_err(|source| InitError::Fifo { path, source })?;
     Ok(fd)

@@ -19,7 +19,11 @@ pub enum Format {
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     #[error("open log file {path:?}")]
-    Open { path: std::path::PathBuf, #[source] source: std::io::Error },
+    Open {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("unknown --log-format {0:?} (expected text or json)")]
     Format(String),
 }
@@ -49,11 +53,19 @@ pub fn init(path: Option<&Path>, format: Format, debug: bool) -> Result<(), LogE
                 .create(true)
                 .append(true)
                 .open(p)
-                .map_err(|source| LogError::Open { path: p.to_path_buf(), source })?,
+                .map_err(|source| LogError::Open {
+                    path: p.to_path_buf(),
+                    source,
+                })?,
         ),
         None => None,
     };
-    *SINK.lock().unwrap_or_else(|e| e.into_inner()) = Some(Sink { file, format, debug, started: Instant::now() });
+    *SINK.lock().unwrap_or_else(|e| e.into_inner()) = Some(Sink {
+        file,
+        format,
+        debug,
+        started: Instant::now(),
+    });
     Ok(())
 }
 
@@ -66,7 +78,9 @@ fn write(level: &str, msg: &str) {
     let Some(sink) = guard.as_mut() else { return };
     if let Some(file) = sink.file.as_mut() {
         let line = match sink.format {
-            Format::Json => serde_json::json!({"level": level, "msg": msg, "time": now_rfc3339()}).to_string(),
+            Format::Json => {
+                serde_json::json!({"level": level, "msg": msg, "time": now_rfc3339()}).to_string()
+            }
             Format::Text => format!("time=\"{}\" level={} msg={:?}", now_rfc3339(), level, msg),
         };
         let _ = writeln!(file, "{line}");
@@ -87,11 +101,15 @@ pub fn warn(msg: &str) {
 }
 
 fn has_file() -> bool {
-    SINK.lock().map(|s| s.as_ref().is_some_and(|s| s.file.is_some())).unwrap_or(false)
+    SINK.lock()
+        .map(|s| s.as_ref().is_some_and(|s| s.file.is_some()))
+        .unwrap_or(false)
 }
 
 pub fn debug_enabled() -> bool {
-    SINK.lock().map(|s| s.as_ref().is_some_and(|s| s.debug)).unwrap_or(false)
+    SINK.lock()
+        .map(|s| s.as_ref().is_some_and(|s| s.debug))
+        .unwrap_or(false)
 }
 
 /// `--debug` phase trace: "phase NAME at +1.234ms". Goes to the log file, or stderr without one.

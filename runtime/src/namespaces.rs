@@ -20,13 +20,32 @@ use crate::spec::Bundle;
 #[derive(Debug, thiserror::Error)]
 pub enum NamespaceError {
     #[error("open {typ} namespace {path:?}")]
-    Open { typ: String, path: PathBuf, #[source] source: std::io::Error },
+    Open {
+        typ: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("setns into {typ} namespace {path:?}")]
-    Join { typ: String, path: PathBuf, #[source] source: nix::errno::Errno },
+    Join {
+        typ: String,
+        path: PathBuf,
+        #[source]
+        source: nix::errno::Errno,
+    },
     #[error("unshare({what})")]
-    Unshare { what: &'static str, #[source] source: nix::errno::Errno },
+    Unshare {
+        what: &'static str,
+        #[source]
+        source: nix::errno::Errno,
+    },
     #[error("write {path:?} ({content:?})")]
-    WriteMap { path: PathBuf, content: String, #[source] source: std::io::Error },
+    WriteMap {
+        path: PathBuf,
+        content: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("sethostname({0:?})")]
     Hostname(String, #[source] nix::errno::Errno),
     #[error("setdomainname({0:?})")]
@@ -82,7 +101,11 @@ impl Plan {
                         path: path.clone(),
                         source,
                     })?;
-                    joins.push(Join { typ: ns.typ(), path: path.clone(), fd: fd.into() });
+                    joins.push(Join {
+                        typ: ns.typ(),
+                        path: path.clone(),
+                        fd: fd.into(),
+                    });
                 }
             }
         }
@@ -93,7 +116,13 @@ impl Plan {
         // A new time namespace is unshared by the init and entered at execve (time_for_children),
         // after its offsets are written.
         flags.remove(clone_flag(LinuxNamespaceType::Time));
-        Ok(Plan { clone_flags: flags, new_cgroupns, new_userns: flags.contains(CloneFlags::CLONE_NEWUSER), new_timens, joins })
+        Ok(Plan {
+            clone_flags: flags,
+            new_cgroupns,
+            new_userns: flags.contains(CloneFlags::CLONE_NEWUSER),
+            new_timens,
+            joins,
+        })
     }
 
     /// Joining a namespace by path needs an intermediate process: setns(pid) and a joined user
@@ -106,10 +135,12 @@ impl Plan {
     /// Enter every namespace given by path (user first). Runs in the intermediate.
     pub fn join_all(&self) -> Result<(), NamespaceError> {
         for j in &self.joins {
-            nix::sched::setns(j.fd.as_fd(), clone_flag(j.typ)).map_err(|source| NamespaceError::Join {
-                typ: j.typ.to_string(),
-                path: j.path.clone(),
-                source,
+            nix::sched::setns(j.fd.as_fd(), clone_flag(j.typ)).map_err(|source| {
+                NamespaceError::Join {
+                    typ: j.typ.to_string(),
+                    path: j.path.clone(),
+                    source,
+                }
             })?;
         }
         Ok(())
@@ -118,43 +149,73 @@ impl Plan {
 
 /// Format id mappings as the kernel's uid_map/gid_map expect: "container host size" lines.
 pub fn map_content(maps: &[LinuxIdMapping]) -> String {
-    maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect()
 }
 
 /// Write the id maps of the init `pid` (run in the parent, which is privileged in the parent
 /// user namespace). `setgroups` is left as "allow": the parent has CAP_SETGID.
-pub fn write_id_maps(proc_root: &Path, pid: i32, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<(), NamespaceError> {
+pub fn write_id_maps(
+    proc_root: &Path,
+    pid: i32,
+    uid: &[LinuxIdMapping],
+    gid: &[LinuxIdMapping],
+) -> Result<(), NamespaceError> {
     let base = proc_root.join(pid.to_string());
     for (file, maps) in [("uid_map", uid), ("gid_map", gid)] {
         let path = base.join(file);
         let content = map_content(maps);
-        std::fs::write(&path, &content).map_err(|source| NamespaceError::WriteMap { path, content, source })?;
+        std::fs::write(&path, &content).map_err(|source| NamespaceError::WriteMap {
+            path,
+            content,
+            source,
+        })?;
     }
     Ok(())
 }
 
 /// Write `linux.timeOffsets` for a time namespace the init has just unshared.
-pub fn write_time_offsets(offsets: &std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>) -> Result<(), NamespaceError> {
+pub fn write_time_offsets(
+    offsets: &std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>,
+) -> Result<(), NamespaceError> {
     let mut content = String::new();
     for (clock, off) in offsets {
         if clock != "monotonic" && clock != "boottime" {
             return Err(NamespaceError::TimeClock(clock.clone()));
         }
-        content.push_str(&format!("{} {} {}\n", clock, off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+        content.push_str(&format!(
+            "{} {} {}\n",
+            clock,
+            off.secs().unwrap_or(0),
+            off.nanosecs().unwrap_or(0)
+        ));
     }
     if content.is_empty() {
         return Ok(());
     }
     let path = PathBuf::from("/proc/self/timens_offsets");
-    std::fs::write(&path, &content).map_err(|source| NamespaceError::WriteMap { path, content, source })
+    std::fs::write(&path, &content).map_err(|source| NamespaceError::WriteMap {
+        path,
+        content,
+        source,
+    })
 }
 
 pub fn unshare_cgroupns() -> Result<(), NamespaceError> {
-    nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|source| NamespaceError::Unshare { what: "CLONE_NEWCGROUP", source })
+    nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|source| NamespaceError::Unshare {
+        what: "CLONE_NEWCGROUP",
+        source,
+    })
 }
 
 pub fn unshare_timens() -> Result<(), NamespaceError> {
-    nix::sched::unshare(clone_flag(LinuxNamespaceType::Time)).map_err(|source| NamespaceError::Unshare { what: "CLONE_NEWTIME", source })
+    nix::sched::unshare(clone_flag(LinuxNamespaceType::Time)).map_err(|source| {
+        NamespaceError::Unshare {
+            what: "CLONE_NEWTIME",
+            source,
+        }
+    })
 }
 
 pub fn set_hostname(name: &str) -> Result<(), NamespaceError> {
@@ -162,7 +223,8 @@ pub fn set_hostname(name: &str) -> Result<(), NamespaceError> {
 }
 
 pub fn set_domainname(name: &str) -> Result<(), NamespaceError> {
-    crate::sys::process::set_domainname(name).map_err(|e| NamespaceError::Domainname(name.into(), e))
+    crate::sys::process::set_domainname(name)
+        .map_err(|e| NamespaceError::Domainname(name.into(), e))
 }
 
 #[cfg(test)]

@@ -23,7 +23,11 @@ pub enum ProcessError {
     #[error("prctl(PR_SET_NO_NEW_PRIVS) for process.noNewPrivileges")]
     NoNewPrivs(#[source] nix::errno::Errno),
     #[error("process.cwd {path:?}")]
-    Cwd { path: PathBuf, #[source] source: nix::errno::Errno },
+    Cwd {
+        path: PathBuf,
+        #[source]
+        source: nix::errno::Errno,
+    },
     #[error("process.cwd {0:?} resolves outside the container's root")]
     CwdOutside(PathBuf),
     #[error("process.cwd {0:?} resolved to another directory after the seccomp filter was loaded")]
@@ -37,23 +41,49 @@ pub enum ProcessError {
     #[error("process.args[0] {0:?}: permission denied (not an executable file)")]
     NotExecutable(String),
     #[error("process.args[0] {path:?}: stat")]
-    Stat { path: PathBuf, #[source] source: std::io::Error },
+    Stat {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("process.args contains a NUL byte")]
     Nul,
     #[error("exec {path:?}")]
-    Exec { path: PathBuf, #[source] source: nix::errno::Errno },
+    Exec {
+        path: PathBuf,
+        #[source]
+        source: nix::errno::Errno,
+    },
     #[error("process.apparmorProfile {profile:?}: write {path:?}")]
-    AppArmor { profile: String, path: PathBuf, #[source] source: std::io::Error },
+    AppArmor {
+        profile: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("process.selinuxLabel {label:?}: write /proc/self/attr/exec")]
-    SeLinux { label: String, #[source] source: std::io::Error },
+    SeLinux {
+        label: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("linux.personality: set {0:#x}")]
     Personality(u64, #[source] nix::errno::Errno),
     #[error("linux.personality.domain {0:?} is not supported")]
     PersonalityDomain(String),
     #[error("process.ioPriority: ioprio_set(class {class}, priority {priority})")]
-    IoPriority { class: String, priority: i64, #[source] source: nix::errno::Errno },
+    IoPriority {
+        class: String,
+        priority: i64,
+        #[source]
+        source: nix::errno::Errno,
+    },
     #[error("process.oomScoreAdj: write {path:?}")]
-    OomScore { path: PathBuf, #[source] source: std::io::Error },
+    OomScore {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Supplementary groups, gid then uid; capabilities are kept across the uid change with
@@ -104,7 +134,10 @@ fn home_of(uid: u32) -> Option<String> {
 /// root: a cwd that resolves through a leaked host fd would show up as "(unreachable)"
 /// (CVE-2024-21626).
 pub fn enter_cwd(cwd: &Path) -> Result<(), ProcessError> {
-    nix::unistd::chdir(cwd).map_err(|source| ProcessError::Cwd { path: cwd.to_path_buf(), source })?;
+    nix::unistd::chdir(cwd).map_err(|source| ProcessError::Cwd {
+        path: cwd.to_path_buf(),
+        source,
+    })?;
     match nix::unistd::getcwd() {
         Ok(p) if p.is_absolute() => Ok(()),
         _ => Err(ProcessError::CwdOutside(cwd.to_path_buf())),
@@ -118,14 +151,20 @@ pub type VerifiedCwd = (u64, u64);
 /// deny getcwd(2) is loaded (runtime-tools' linux_seccomp denies it).
 pub fn verify_cwd(cwd: &Path) -> Result<VerifiedCwd, ProcessError> {
     enter_cwd(cwd)?;
-    let st = nix::sys::stat::stat(".").map_err(|source| ProcessError::Cwd { path: cwd.to_path_buf(), source })?;
+    let st = nix::sys::stat::stat(".").map_err(|source| ProcessError::Cwd {
+        path: cwd.to_path_buf(),
+        source,
+    })?;
     Ok((st.st_dev, st.st_ino))
 }
 
 /// chdir into `process.cwd` again (now as the process user) and check, with stat(2) instead of
 /// getcwd(2), that it is the directory [`verify_cwd`] checked.
 pub fn reenter_cwd(cwd: &Path, verified: VerifiedCwd) -> Result<(), ProcessError> {
-    nix::unistd::chdir(cwd).map_err(|source| ProcessError::Cwd { path: cwd.to_path_buf(), source })?;
+    nix::unistd::chdir(cwd).map_err(|source| ProcessError::Cwd {
+        path: cwd.to_path_buf(),
+        source,
+    })?;
     match nix::sys::stat::stat(".") {
         Ok(st) if (st.st_dev, st.st_ino) == verified => Ok(()),
         _ => Err(ProcessError::CwdChanged(cwd.to_path_buf())),
@@ -139,13 +178,24 @@ pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, ProcessErr
     if arg0.contains('/') {
         use std::os::unix::fs::PermissionsExt;
         return match std::fs::metadata(arg0) {
-            Ok(md) if !md.is_dir() && md.permissions().mode() & 0o111 != 0 => Ok(PathBuf::from(arg0)),
+            Ok(md) if !md.is_dir() && md.permissions().mode() & 0o111 != 0 => {
+                Ok(PathBuf::from(arg0))
+            }
             Ok(_) => Err(ProcessError::NotExecutable(arg0.to_string())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ProcessError::Missing(arg0.to_string())),
-            Err(source) => Err(ProcessError::Stat { path: PathBuf::from(arg0), source }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(ProcessError::Missing(arg0.to_string()))
+            }
+            Err(source) => Err(ProcessError::Stat {
+                path: PathBuf::from(arg0),
+                source,
+            }),
         };
     }
-    let path = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
     for dir in path.split(':').filter(|d| !d.is_empty()) {
         let candidate = Path::new(dir).join(arg0);
         if let Ok(md) = std::fs::metadata(&candidate) {
@@ -182,13 +232,17 @@ impl ExecPlan {
     pub fn exec(&self) -> ProcessError {
         match nix::unistd::execve(&self.path, &self.args, &self.env) {
             Ok(never) => match never {},
-            Err(source) => ProcessError::Exec { path: self.path_display.clone(), source },
+            Err(source) => ProcessError::Exec {
+                path: self.path_display.clone(),
+                source,
+            },
         }
     }
 }
 
 pub fn apparmor_enabled() -> bool {
-    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y")
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y")
 }
 
 fn selinux_enabled() -> bool {
@@ -198,9 +252,16 @@ fn selinux_enabled() -> bool {
 /// Ask AppArmor to confine the next exec with `profile` (the spec validated it is enabled).
 pub fn apply_apparmor(profile: &str) -> Result<(), ProcessError> {
     let newer = Path::new("/proc/self/attr/apparmor/exec");
-    let path = if newer.exists() { newer.to_path_buf() } else { PathBuf::from("/proc/self/attr/exec") };
-    std::fs::write(&path, format!("exec {profile}"))
-        .map_err(|source| ProcessError::AppArmor { profile: profile.into(), path, source })
+    let path = if newer.exists() {
+        newer.to_path_buf()
+    } else {
+        PathBuf::from("/proc/self/attr/exec")
+    };
+    std::fs::write(&path, format!("exec {profile}")).map_err(|source| ProcessError::AppArmor {
+        profile: profile.into(),
+        path,
+        source,
+    })
 }
 
 /// SELinux exec label; a no-op on hosts without SELinux, as runc's `selinux.SetExecLabel`.
@@ -208,7 +269,10 @@ pub fn apply_selinux(label: &str) -> Result<(), ProcessError> {
     if !selinux_enabled() {
         return Ok(());
     }
-    std::fs::write("/proc/self/attr/exec", label).map_err(|source| ProcessError::SeLinux { label: label.into(), source })
+    std::fs::write("/proc/self/attr/exec", label).map_err(|source| ProcessError::SeLinux {
+        label: label.into(),
+        source,
+    })
 }
 
 pub fn apply_personality(p: &LinuxPersonality) -> Result<(), ProcessError> {
@@ -218,29 +282,35 @@ pub fn apply_personality(p: &LinuxPersonality) -> Result<(), ProcessError> {
         LinuxPersonalityDomain::PerLinux => PER_LINUX,
         LinuxPersonalityDomain::PerLinux32 => PER_LINUX32,
     };
-    crate::sys::process::set_personality(base as libc::c_ulong).map_err(|e| ProcessError::Personality(base, e))
+    crate::sys::process::set_personality(base as libc::c_ulong)
+        .map_err(|e| ProcessError::Personality(base, e))
 }
 
 pub fn apply_io_priority(p: &Process) -> Result<(), ProcessError> {
     use oci_spec::runtime::IOPriorityClass as C;
-    let Some(io) = p.io_priority() else { return Ok(()) };
+    let Some(io) = p.io_priority() else {
+        return Ok(());
+    };
     let class = match io.class() {
         C::IoprioClassRt => 1,
         C::IoprioClassBe => 2,
         C::IoprioClassIdle => 3,
     };
-    crate::sys::process::set_io_priority(class, io.priority().clamp(0, 7) as u16).map_err(|source| ProcessError::IoPriority {
-        class: format!("{:?}", io.class()),
-        priority: io.priority(),
-        source,
-    })
+    crate::sys::process::set_io_priority(class, io.priority().clamp(0, 7) as u16).map_err(
+        |source| ProcessError::IoPriority {
+            class: format!("{:?}", io.class()),
+            priority: io.priority(),
+            source,
+        },
+    )
 }
 
 /// Written by the parent into /proc/<pid>/oom_score_adj: lowering it needs privileges the
 /// child may have given up in its user namespace.
 pub fn write_oom_score_adj(proc_root: &Path, pid: i32, value: i32) -> Result<(), ProcessError> {
     let path = proc_root.join(pid.to_string()).join("oom_score_adj");
-    std::fs::write(&path, value.to_string()).map_err(|source| ProcessError::OomScore { path, source })
+    std::fs::write(&path, value.to_string())
+        .map_err(|source| ProcessError::OomScore { path, source })
 }
 
 #[cfg(test)]
@@ -256,7 +326,10 @@ mod tests {
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
         let env = vec![format!("PATH=/nonexistent:{}", dir.path().display())];
         assert_eq!(find_executable("tool", &env).unwrap(), bin);
-        assert!(matches!(find_executable("nope", &env), Err(ProcessError::NotFound(_))));
+        assert!(matches!(
+            find_executable("nope", &env),
+            Err(ProcessError::NotFound(_))
+        ));
         let abs = bin.to_str().unwrap();
         assert_eq!(find_executable(abs, &env).unwrap(), bin);
     }
@@ -266,7 +339,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing");
         let err = find_executable(missing.to_str().unwrap(), &[]).unwrap_err();
-        assert!(err.to_string().contains("no such file or directory"), "{err}");
+        assert!(
+            err.to_string().contains("no such file or directory"),
+            "{err}"
+        );
         let plain = dir.path().join("data");
         std::fs::write(&plain, "x").unwrap();
         let err = find_executable(plain.to_str().unwrap(), &[]).unwrap_err();

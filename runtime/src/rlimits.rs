@@ -6,7 +6,13 @@ use oci_spec::runtime::{PosixRlimit, PosixRlimitType};
 #[derive(Debug, thiserror::Error)]
 pub enum RlimitError {
     #[error("process.rlimits: setrlimit({typ}, soft {soft}, hard {hard})")]
-    Set { typ: &'static str, soft: u64, hard: u64, #[source] source: nix::errno::Errno },
+    Set {
+        typ: &'static str,
+        soft: u64,
+        hard: u64,
+        #[source]
+        source: nix::errno::Errno,
+    },
 }
 
 fn resource(t: PosixRlimitType) -> (Resource, &'static str) {
@@ -34,7 +40,12 @@ fn resource(t: PosixRlimitType) -> (Resource, &'static str) {
 pub fn apply(limits: &[PosixRlimit]) -> Result<(), RlimitError> {
     for l in limits {
         let (res, typ) = resource(l.typ());
-        setrlimit(res, l.soft(), l.hard()).map_err(|source| RlimitError::Set { typ, soft: l.soft(), hard: l.hard(), source })?;
+        setrlimit(res, l.soft(), l.hard()).map_err(|source| RlimitError::Set {
+            typ,
+            soft: l.soft(),
+            hard: l.hard(),
+            source,
+        })?;
     }
     Ok(())
 }

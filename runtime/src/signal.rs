@@ -16,22 +16,48 @@ pub fn parse(text: &str) -> Result<SignalNumber, SignalError> {
     let unknown = || SignalError::Unknown(text.to_string());
     let t = text.trim();
     if let Ok(n) = t.parse::<i32>() {
-        return if (1..=64).contains(&n) { Ok(SignalNumber(n)) } else { Err(unknown()) };
+        return if (1..=64).contains(&n) {
+            Ok(SignalNumber(n))
+        } else {
+            Err(unknown())
+        };
     }
     let upper = t.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
     let rtmin = libc::SIGRTMIN();
     let rtmax = libc::SIGRTMAX();
     if let Some(rest) = name.strip_prefix("RTMIN") {
-        let off = if rest.is_empty() { 0 } else { rest.strip_prefix('+').and_then(|r| r.parse::<i32>().ok()).ok_or_else(unknown)? };
-        return if rtmin + off <= rtmax { Ok(SignalNumber(rtmin + off)) } else { Err(unknown()) };
+        let off = if rest.is_empty() {
+            0
+        } else {
+            rest.strip_prefix('+')
+                .and_then(|r| r.parse::<i32>().ok())
+                .ok_or_else(unknown)?
+        };
+        return if rtmin + off <= rtmax {
+            Ok(SignalNumber(rtmin + off))
+        } else {
+            Err(unknown())
+        };
     }
     if let Some(rest) = name.strip_prefix("RTMAX") {
-        let off = if rest.is_empty() { 0 } else { rest.strip_prefix('-').and_then(|r| r.parse::<i32>().ok()).ok_or_else(unknown)? };
-        return if rtmax - off >= rtmin { Ok(SignalNumber(rtmax - off)) } else { Err(unknown()) };
+        let off = if rest.is_empty() {
+            0
+        } else {
+            rest.strip_prefix('-')
+                .and_then(|r| r.parse::<i32>().ok())
+                .ok_or_else(unknown)?
+        };
+        return if rtmax - off >= rtmin {
+            Ok(SignalNumber(rtmax - off))
+        } else {
+            Err(unknown())
+        };
     }
     let full = format!("SIG{name}");
-    full.parse::<Signal>().map(|s| SignalNumber(s as i32)).map_err(|_| unknown())
+    full.parse::<Signal>()
+        .map(|s| SignalNumber(s as i32))
+        .map_err(|_| unknown())
 }
 
 #[cfg(test)]

@@ -12,9 +12,17 @@ pub enum SpecError {
     #[error("bundle {0:?} is not a directory")]
     BundleMissing(PathBuf),
     #[error("open bundle config {path:?}")]
-    Open { path: PathBuf, #[source] source: std::io::Error },
+    Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("parse {path:?}: field `{field}`: {message}")]
-    Parse { path: PathBuf, field: String, message: String },
+    Parse {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
     #[error("ociVersion {0:?} is not supported: husk runs 1.x bundles")]
     Version(String),
     #[error("root.path {path:?}: {reason}")]
@@ -26,11 +34,19 @@ pub enum SpecError {
     #[error("process.cwd {0:?} must be an absolute path")]
     RelativeCwd(PathBuf),
     #[error("mounts[{index}].destination {dest:?}: {reason}")]
-    MountDestination { index: usize, dest: PathBuf, reason: &'static str },
+    MountDestination {
+        index: usize,
+        dest: PathBuf,
+        reason: &'static str,
+    },
     #[error("linux.namespaces: type {0:?} is listed twice")]
     DuplicateNamespace(String),
     #[error("linux.namespaces[{index}].path {path:?}: {reason}")]
-    NamespacePath { index: usize, path: PathBuf, reason: String },
+    NamespacePath {
+        index: usize,
+        path: PathBuf,
+        reason: String,
+    },
     #[error("linux.{field}: {reason}")]
     IdMapping { field: &'static str, reason: String },
     #[error("hostname {0:?} needs a uts namespace (linux.namespaces has no \"uts\" entry)")]
@@ -40,11 +56,20 @@ pub enum SpecError {
     #[error("process.rlimits: {0:?} is listed twice")]
     DuplicateRlimit(String),
     #[error("process.rlimits[{index}] {typ}: soft limit {soft} is above hard limit {hard}")]
-    RlimitOrder { index: usize, typ: String, soft: u64, hard: u64 },
+    RlimitOrder {
+        index: usize,
+        typ: String,
+        soft: u64,
+        hard: u64,
+    },
     #[error("linux.sysctl {key:?}: {reason}")]
     Sysctl { key: String, reason: &'static str },
     #[error("hooks.{kind}[{index}].path {path:?} must be an absolute path")]
-    HookPath { kind: &'static str, index: usize, path: PathBuf },
+    HookPath {
+        kind: &'static str,
+        index: usize,
+        path: PathBuf,
+    },
     #[error("linux.devices[{index}].path {path:?} must be an absolute path under /dev")]
     DevicePath { index: usize, path: PathBuf },
     #[error("process.apparmorProfile {0:?} is set but AppArmor is not enabled on this host")]
@@ -63,7 +88,10 @@ pub struct Bundle {
 
 impl Bundle {
     pub fn namespace_path(&self, typ: LinuxNamespaceType) -> Option<&Path> {
-        namespaces(&self.spec).iter().find(|n| n.typ() == typ).and_then(|n| n.path().as_deref())
+        namespaces(&self.spec)
+            .iter()
+            .find(|n| n.typ() == typ)
+            .and_then(|n| n.path().as_deref())
     }
 
     /// The namespace type is listed (new when it has no path, joined when it has one).
@@ -72,22 +100,31 @@ impl Bundle {
     }
 
     pub fn new_namespace(&self, typ: LinuxNamespaceType) -> bool {
-        namespaces(&self.spec).iter().any(|n| n.typ() == typ && n.path().is_none())
+        namespaces(&self.spec)
+            .iter()
+            .any(|n| n.typ() == typ && n.path().is_none())
     }
 }
 
 pub fn namespaces(spec: &Spec) -> &[oci_spec::runtime::LinuxNamespace] {
-    spec.linux().as_ref().and_then(|l| l.namespaces().as_deref()).unwrap_or(&[])
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_deref())
+        .unwrap_or(&[])
 }
 
 /// Read `<bundle>/config.json`, parse it and validate it.
 pub fn load(bundle: &Path) -> Result<Bundle, SpecError> {
-    let dir = std::fs::canonicalize(bundle).map_err(|_| SpecError::BundleMissing(bundle.to_path_buf()))?;
+    let dir = std::fs::canonicalize(bundle)
+        .map_err(|_| SpecError::BundleMissing(bundle.to_path_buf()))?;
     if !dir.is_dir() {
         return Err(SpecError::BundleMissing(bundle.to_path_buf()));
     }
     let path = dir.join("config.json");
-    let text = std::fs::read(&path).map_err(|source| SpecError::Open { path: path.clone(), source })?;
+    let text = std::fs::read(&path).map_err(|source| SpecError::Open {
+        path: path.clone(),
+        source,
+    })?;
     let spec = parse(&path, &text)?;
     let rootfs = resolve_rootfs(&dir, &spec)?;
     let bundle = Bundle { dir, spec, rootfs };
@@ -103,23 +140,42 @@ pub fn parse(path: &Path, text: &[u8]) -> Result<Spec, SpecError> {
         let inner = e.into_inner();
         SpecError::Parse {
             path: path.to_path_buf(),
-            field: if field == "." { "(document)".into() } else { field },
+            field: if field == "." {
+                "(document)".into()
+            } else {
+                field
+            },
             message: inner.to_string(),
         }
     })
 }
 
 fn resolve_rootfs(dir: &Path, spec: &Spec) -> Result<PathBuf, SpecError> {
-    let root = spec.root().as_ref().ok_or(SpecError::Root { path: PathBuf::new(), reason: "root is required" })?;
+    let root = spec.root().as_ref().ok_or(SpecError::Root {
+        path: PathBuf::new(),
+        reason: "root is required",
+    })?;
     let p = root.path();
     if p.as_os_str().is_empty() {
-        return Err(SpecError::Root { path: p.clone(), reason: "must not be empty" });
+        return Err(SpecError::Root {
+            path: p.clone(),
+            reason: "must not be empty",
+        });
     }
-    let joined = if p.is_absolute() { p.clone() } else { dir.join(p) };
-    let canon = std::fs::canonicalize(&joined)
-        .map_err(|_| SpecError::Root { path: joined.clone(), reason: "does not exist" })?;
+    let joined = if p.is_absolute() {
+        p.clone()
+    } else {
+        dir.join(p)
+    };
+    let canon = std::fs::canonicalize(&joined).map_err(|_| SpecError::Root {
+        path: joined.clone(),
+        reason: "does not exist",
+    })?;
     if !canon.is_dir() {
-        return Err(SpecError::Root { path: joined, reason: "is not a directory" });
+        return Err(SpecError::Root {
+            path: joined,
+            reason: "is not a directory",
+        });
     }
     Ok(canon)
 }
@@ -142,8 +198,16 @@ fn validate_version(v: &str) -> Result<(), SpecError> {
     let mut parts = v.split('.');
     let ok = parts.next() == Some("1")
         && parts.next().is_some_and(|m| m.parse::<u32>().is_ok())
-        && parts.next().is_some_and(|p| p.split(['-', '+']).next().is_some_and(|p| p.parse::<u32>().is_ok()));
-    if ok { Ok(()) } else { Err(SpecError::Version(v.to_string())) }
+        && parts.next().is_some_and(|p| {
+            p.split(['-', '+'])
+                .next()
+                .is_some_and(|p| p.parse::<u32>().is_ok())
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(SpecError::Version(v.to_string()))
+    }
 }
 
 fn validate_process(spec: &Spec) -> Result<(), SpecError> {
@@ -161,7 +225,12 @@ fn validate_process(spec: &Spec) -> Result<(), SpecError> {
             return Err(SpecError::DuplicateRlimit(typ));
         }
         if r.soft() > r.hard() {
-            return Err(SpecError::RlimitOrder { index, typ, soft: r.soft(), hard: r.hard() });
+            return Err(SpecError::RlimitOrder {
+                index,
+                typ,
+                soft: r.soft(),
+                hard: r.hard(),
+            });
         }
     }
     if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
@@ -177,7 +246,11 @@ fn validate_process(spec: &Spec) -> Result<(), SpecError> {
 fn validate_mounts(spec: &Spec) -> Result<(), SpecError> {
     for (index, m) in spec.mounts().as_deref().unwrap_or(&[]).iter().enumerate() {
         let dest = m.destination();
-        let err = |reason| SpecError::MountDestination { index, dest: dest.clone(), reason };
+        let err = |reason| SpecError::MountDestination {
+            index,
+            dest: dest.clone(),
+            reason,
+        };
         if !dest.is_absolute() {
             return Err(err("must be an absolute path"));
         }
@@ -199,7 +272,11 @@ fn validate_namespaces(b: &Bundle) -> Result<(), SpecError> {
             return Err(SpecError::DuplicateNamespace(ns_name(ns.typ())));
         }
         if let Some(path) = ns.path() {
-            let err = |reason: String| SpecError::NamespacePath { index, path: path.clone(), reason };
+            let err = |reason: String| SpecError::NamespacePath {
+                index,
+                path: path.clone(),
+                reason,
+            };
             if !path.is_absolute() {
                 return Err(err("must be an absolute path".into()));
             }
@@ -211,13 +288,21 @@ fn validate_namespaces(b: &Bundle) -> Result<(), SpecError> {
 
 fn validate_id_mappings(b: &Bundle) -> Result<(), SpecError> {
     let linux = b.spec.linux().as_ref();
-    let uid = linux.and_then(|l| l.uid_mappings().as_deref()).unwrap_or(&[]);
-    let gid = linux.and_then(|l| l.gid_mappings().as_deref()).unwrap_or(&[]);
+    let uid = linux
+        .and_then(|l| l.uid_mappings().as_deref())
+        .unwrap_or(&[]);
+    let gid = linux
+        .and_then(|l| l.gid_mappings().as_deref())
+        .unwrap_or(&[]);
     let new_user = b.new_namespace(LinuxNamespaceType::User);
     if !b.has_namespace(LinuxNamespaceType::User) {
         if !uid.is_empty() || !gid.is_empty() {
             return Err(SpecError::IdMapping {
-                field: if uid.is_empty() { "gidMappings" } else { "uidMappings" },
+                field: if uid.is_empty() {
+                    "gidMappings"
+                } else {
+                    "uidMappings"
+                },
                 reason: "id mappings need a user namespace in linux.namespaces".into(),
             });
         }
@@ -225,35 +310,59 @@ fn validate_id_mappings(b: &Bundle) -> Result<(), SpecError> {
     }
     if new_user {
         if uid.is_empty() {
-            return Err(SpecError::IdMapping { field: "uidMappings", reason: "a new user namespace needs at least one mapping".into() });
+            return Err(SpecError::IdMapping {
+                field: "uidMappings",
+                reason: "a new user namespace needs at least one mapping".into(),
+            });
         }
         if gid.is_empty() {
-            return Err(SpecError::IdMapping { field: "gidMappings", reason: "a new user namespace needs at least one mapping".into() });
+            return Err(SpecError::IdMapping {
+                field: "gidMappings",
+                reason: "a new user namespace needs at least one mapping".into(),
+            });
         }
     }
     for (field, maps) in [("uidMappings", uid), ("gidMappings", gid)] {
         let mut ranges: Vec<(u64, u64, u64, u64)> = Vec::new();
         for (i, m) in maps.iter().enumerate() {
             if m.size() == 0 {
-                return Err(SpecError::IdMapping { field, reason: format!("[{i}] has size 0") });
+                return Err(SpecError::IdMapping {
+                    field,
+                    reason: format!("[{i}] has size 0"),
+                });
             }
-            let c = (m.container_id() as u64, m.container_id() as u64 + m.size() as u64);
+            let c = (
+                m.container_id() as u64,
+                m.container_id() as u64 + m.size() as u64,
+            );
             let h = (m.host_id() as u64, m.host_id() as u64 + m.size() as u64);
             if c.1 > 1 << 32 || h.1 > 1 << 32 {
-                return Err(SpecError::IdMapping { field, reason: format!("[{i}] runs past id 4294967295") });
+                return Err(SpecError::IdMapping {
+                    field,
+                    reason: format!("[{i}] runs past id 4294967295"),
+                });
             }
             for (j, r) in ranges.iter().enumerate() {
                 if c.0 < r.1 && r.0 < c.1 {
-                    return Err(SpecError::IdMapping { field, reason: format!("[{i}] overlaps [{j}] in container ids") });
+                    return Err(SpecError::IdMapping {
+                        field,
+                        reason: format!("[{i}] overlaps [{j}] in container ids"),
+                    });
                 }
                 if h.0 < r.3 && r.2 < h.1 {
-                    return Err(SpecError::IdMapping { field, reason: format!("[{i}] overlaps [{j}] in host ids") });
+                    return Err(SpecError::IdMapping {
+                        field,
+                        reason: format!("[{i}] overlaps [{j}] in host ids"),
+                    });
                 }
             }
             ranges.push((c.0, c.1, h.0, h.1));
         }
         if maps.len() > 340 {
-            return Err(SpecError::IdMapping { field, reason: "more than 340 mappings".into() });
+            return Err(SpecError::IdMapping {
+                field,
+                reason: "more than 340 mappings".into(),
+            });
         }
     }
     Ok(())
@@ -279,15 +388,29 @@ fn validate_uts(b: &Bundle) -> Result<(), SpecError> {
 /// runc's rules: IPC sysctls need a new ipc ns, net.* a new net ns, kernel.{host,domain}name
 /// a new uts ns; anything else is refused as it would change the host.
 fn validate_sysctl(b: &Bundle) -> Result<(), SpecError> {
-    let Some(map) = b.spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else { return Ok(()) };
+    let Some(map) = b.spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
+        return Ok(());
+    };
     for key in map.keys() {
-        let err = |reason| SpecError::Sysctl { key: key.clone(), reason };
+        let err = |reason| SpecError::Sysctl {
+            key: key.clone(),
+            reason,
+        };
         if key.contains("..") || key.contains('/') && key.contains('.') {
             return Err(err("is not a valid sysctl name"));
         }
         let k = key.replace('/', ".");
-        let ipc = matches!(k.as_str(), "kernel.msgmax" | "kernel.msgmnb" | "kernel.msgmni" | "kernel.sem" | "kernel.shmall" | "kernel.shmmax" | "kernel.shmmni" | "kernel.shm_rmid_forced")
-            || k.starts_with("fs.mqueue.");
+        let ipc = matches!(
+            k.as_str(),
+            "kernel.msgmax"
+                | "kernel.msgmnb"
+                | "kernel.msgmni"
+                | "kernel.sem"
+                | "kernel.shmall"
+                | "kernel.shmmax"
+                | "kernel.shmmni"
+                | "kernel.shm_rmid_forced"
+        ) || k.starts_with("fs.mqueue.");
         if ipc {
             if !b.new_namespace(LinuxNamespaceType::Ipc) {
                 return Err(err("needs a new ipc namespace"));
@@ -308,7 +431,9 @@ fn validate_sysctl(b: &Bundle) -> Result<(), SpecError> {
 }
 
 fn validate_hooks(spec: &Spec) -> Result<(), SpecError> {
-    let Some(h) = spec.hooks().as_ref() else { return Ok(()) };
+    let Some(h) = spec.hooks().as_ref() else {
+        return Ok(());
+    };
     #[allow(deprecated)]
     let kinds: [(&'static str, &Option<Vec<oci_spec::runtime::Hook>>); 6] = [
         ("prestart", h.prestart()),
@@ -321,7 +446,11 @@ fn validate_hooks(spec: &Spec) -> Result<(), SpecError> {
     for (kind, list) in kinds {
         for (index, hook) in list.as_deref().unwrap_or(&[]).iter().enumerate() {
             if !hook.path().is_absolute() {
-                return Err(SpecError::HookPath { kind, index, path: hook.path().clone() });
+                return Err(SpecError::HookPath {
+                    kind,
+                    index,
+                    path: hook.path().clone(),
+                });
             }
         }
     }
@@ -329,11 +458,21 @@ fn validate_hooks(spec: &Spec) -> Result<(), SpecError> {
 }
 
 fn validate_devices(spec: &Spec) -> Result<(), SpecError> {
-    let devs = spec.linux().as_ref().and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
+    let devs = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().as_deref())
+        .unwrap_or(&[]);
     for (index, d) in devs.iter().enumerate() {
         let p = d.path();
-        if !p.is_absolute() || !p.starts_with("/dev") || p.components().any(|c| c == Component::ParentDir) {
-            return Err(SpecError::DevicePath { index, path: p.clone() });
+        if !p.is_absolute()
+            || !p.starts_with("/dev")
+            || p.components().any(|c| c == Component::ParentDir)
+        {
+            return Err(SpecError::DevicePath {
+                index,
+                path: p.clone(),
+            });
         }
     }
     Ok(())
@@ -345,8 +484,14 @@ pub fn validate_id(id: &str) -> Result<(), crate::state::StateError> {
         && id != "."
         && id != ".."
         && id.len() <= 1024
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'));
-    if ok { Ok(()) } else { Err(crate::state::StateError::InvalidId(id.to_string())) }
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(crate::state::StateError::InvalidId(id.to_string()))
+    }
 }
 
 #[cfg(test)]
@@ -364,11 +509,16 @@ mod tests {
 
     #[test]
     fn parse_errors_name_the_json_field() {
-        let text = br#"{"ociVersion":"1.0.2","linux":{"namespaces":[{"type":"pid"},{"type":"bogus"}]}}"#;
-        let err = parse(Path::new("/b/config.json"), text).unwrap_err().to_string();
+        let text =
+            br#"{"ociVersion":"1.0.2","linux":{"namespaces":[{"type":"pid"},{"type":"bogus"}]}}"#;
+        let err = parse(Path::new("/b/config.json"), text)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("linux.namespaces[1].type"), "{err}");
         let text = br#"{"ociVersion":"1.0.2","process":{"cwd":"/","capabilities":{"bounding":["CAP_FOO"]}}}"#;
-        let err = parse(Path::new("/b/config.json"), text).unwrap_err().to_string();
+        let err = parse(Path::new("/b/config.json"), text)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("process.capabilities.bounding"), "{err}");
     }
 

@@ -31,13 +31,30 @@ pub enum StateError {
     #[error("container {0:?} does not exist")]
     NotExist(String),
     #[error("create state root {path:?}")]
-    Root { path: PathBuf, #[source] source: std::io::Error },
+    Root {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{op} {path:?}")]
-    Io { op: &'static str, path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("lock {path:?}")]
-    Lock { path: PathBuf, #[source] source: nix::errno::Errno },
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: nix::errno::Errno,
+    },
     #[error("corrupt state file {path:?}")]
-    Corrupt { path: PathBuf, #[source] source: serde_json::Error },
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// The OCI status, plus runc's `paused`.
@@ -99,7 +116,11 @@ impl Record {
         OciState {
             oci_version: self.spec.version().clone(),
             id: self.id.clone(),
-            pid: if status == Status::Stopped { 0 } else { self.init_pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.init_pid
+            },
             status,
             bundle: self.bundle.clone(),
             rootfs: self.rootfs.clone(),
@@ -142,7 +163,10 @@ impl Store {
             .recursive(true)
             .mode(0o700)
             .create(&self.root)
-            .map_err(|source| StateError::Root { path: self.root.clone(), source })
+            .map_err(|source| StateError::Root {
+                path: self.root.clone(),
+                source,
+            })
     }
 
     /// Make `<root>/<id>` (fails if it exists) and lock it.
@@ -152,8 +176,16 @@ impl Store {
         let dir = self.dir(id);
         match fs::DirBuilder::new().mode(0o711).create(&dir) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(StateError::Exists(id.into())),
-            Err(source) => return Err(StateError::Io { op: "create state dir", path: dir, source }),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(StateError::Exists(id.into()))
+            }
+            Err(source) => {
+                return Err(StateError::Io {
+                    op: "create state dir",
+                    path: dir,
+                    source,
+                })
+            }
         }
         lock(dir, id)
     }
@@ -179,7 +211,13 @@ impl Store {
         let entries = match fs::read_dir(&self.root) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(StateError::Io { op: "read state root", path: self.root.clone(), source }),
+            Err(source) => {
+                return Err(StateError::Io {
+                    op: "read state root",
+                    path: self.root.clone(),
+                    source,
+                })
+            }
         };
         let mut ids: Vec<String> = entries
             .filter_map(|e| e.ok())
@@ -192,17 +230,36 @@ impl Store {
 }
 
 fn lock(dir: PathBuf, id: &str) -> Result<Locked, StateError> {
-    let f = File::open(&dir).map_err(|source| StateError::Io { op: "open state dir", path: dir.clone(), source })?;
-    let lock = Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, source)| StateError::Lock { path: dir.clone(), source })?;
-    Ok(Locked { dir, id: id.to_string(), _lock: lock })
+    let f = File::open(&dir).map_err(|source| StateError::Io {
+        op: "open state dir",
+        path: dir.clone(),
+        source,
+    })?;
+    let lock = Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, source)| StateError::Lock {
+        path: dir.clone(),
+        source,
+    })?;
+    Ok(Locked {
+        dir,
+        id: id.to_string(),
+        _lock: lock,
+    })
 }
 
 fn read_record(dir: &Path, id: &str) -> Result<Record, StateError> {
     let path = dir.join(STATE_FILE);
     let text = match fs::read(&path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(StateError::NotExist(id.into())),
-        Err(source) => return Err(StateError::Io { op: "read", path, source }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(StateError::NotExist(id.into()))
+        }
+        Err(source) => {
+            return Err(StateError::Io {
+                op: "read",
+                path,
+                source,
+            })
+        }
     };
     serde_json::from_slice(&text).map_err(|source| StateError::Corrupt { path, source })
 }
@@ -217,9 +274,16 @@ impl Locked {
         let tmp = self.dir.join(".state.json.tmp");
         let path = self.dir.join(STATE_FILE);
         fn io<'p>(op: &'static str, p: &'p Path) -> impl FnOnce(std::io::Error) -> StateError + 'p {
-            move |source| StateError::Io { op, path: p.to_path_buf(), source }
+            move |source| StateError::Io {
+                op,
+                path: p.to_path_buf(),
+                source,
+            }
         }
-        let data = serde_json::to_vec(record).map_err(|source| StateError::Corrupt { path: path.clone(), source })?;
+        let data = serde_json::to_vec(record).map_err(|source| StateError::Corrupt {
+            path: path.clone(),
+            source,
+        })?;
         let mut f = File::create(&tmp).map_err(io("create", &tmp))?;
         f.write_all(&data).map_err(io("write", &tmp))?;
         f.sync_data().map_err(io("sync", &tmp))?;
@@ -235,7 +299,11 @@ impl Locked {
     pub fn remove(self) -> Result<(), StateError> {
         let dir = self.dir.clone();
         let _ = self._lock.as_fd();
-        fs::remove_dir_all(&dir).map_err(|source| StateError::Io { op: "remove state dir", path: dir, source })
+        fs::remove_dir_all(&dir).map_err(|source| StateError::Io {
+            op: "remove state dir",
+            path: dir,
+            source,
+        })
     }
 }
 

@@ -20,7 +20,9 @@ pub fn cgroup_file(v1_controller: &str, id: &str, file: &str) -> PathBuf {
     if cgroup_v2() {
         PathBuf::from(format!("{CGROUP_ROOT}/husk-test/{id}/{file}"))
     } else {
-        PathBuf::from(format!("{CGROUP_ROOT}/{v1_controller}/husk-test/{id}/{file}"))
+        PathBuf::from(format!(
+            "{CGROUP_ROOT}/{v1_controller}/husk-test/{id}/{file}"
+        ))
     }
 }
 
@@ -37,7 +39,9 @@ pub fn test_cgroups(id: &str) -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = entries
         .flatten()
         .map(|e| e.path().join("husk-test").join(id))
-        .chain(std::iter::once(Path::new(CGROUP_ROOT).join("husk-test").join(id)))
+        .chain(std::iter::once(
+            Path::new(CGROUP_ROOT).join("husk-test").join(id),
+        ))
         .filter(|p| p.is_dir())
         .collect();
     found.sort();

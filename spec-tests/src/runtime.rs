@@ -188,7 +188,13 @@ impl Runtime {
 
     /// Runs `<bin> --root <root> <args>` with `input` on its standard input.
     pub fn cmd_stdin(&self, args: &[&str], input: &str) -> Output {
-        self.cmd_with(args, Opts { stdin: Some(input), ..Opts::default() })
+        self.cmd_with(
+            args,
+            Opts {
+                stdin: Some(input),
+                ..Opts::default()
+            },
+        )
     }
 
     /// Starts `<bin> --root <root> <args>` without waiting, e.g. to signal it.

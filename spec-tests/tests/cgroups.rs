@@ -39,7 +39,11 @@ fn init_is_placed_in_the_configured_cgroup_of_every_controller() {
     let c = rt.container(&b);
     c.create().ok("create");
     let pid = c.pid().to_string();
-    let ctrls: &[&str] = if cgroup_v2() { &["unified"] } else { &["memory", "pids", "cpu", "devices", "freezer"] };
+    let ctrls: &[&str] = if cgroup_v2() {
+        &["unified"]
+    } else {
+        &["memory", "pids", "cpu", "devices", "freezer"]
+    };
     for &ctrl in ctrls {
         let procs = read(ctrl, &c.id, "cgroup.procs");
         assert!(
@@ -152,7 +156,11 @@ fn pause_freezes_and_resume_thaws() {
     c.start().ok("start");
     rt.cmd(&["pause", &c.id]).ok("pause");
     assert_eq!(c.status(), "paused");
-    let (file, frozen, thawed) = if cgroup_v2() { ("cgroup.freeze", "1", "0") } else { ("freezer.state", "FROZEN", "THAWED") };
+    let (file, frozen, thawed) = if cgroup_v2() {
+        ("cgroup.freeze", "1", "0")
+    } else {
+        ("freezer.state", "FROZEN", "THAWED")
+    };
     assert_eq!(read("freezer", &c.id, file), frozen);
     rt.cmd(&["resume", &c.id]).ok("resume");
     assert_eq!(c.status(), "running");
@@ -203,7 +211,6 @@ fn update_changes_the_pids_limit_of_a_running_container() {
     assert_eq!(read("pids", &c.id, "pids.max"), "77");
 }
 
-
 /// A counter the container bumps in a host directory: it stands still while the container
 /// is paused and moves again after resume.
 #[test]
@@ -216,7 +223,13 @@ fn paused_processes_make_no_progress_until_resumed() {
     let c = rt.container(&b);
     c.create().ok("create");
     c.start().ok("start");
-    let counter = || fs::read_to_string(host_dir.path().join("n")).unwrap_or_default().trim().parse::<u64>().unwrap_or(0);
+    let counter = || {
+        fs::read_to_string(host_dir.path().join("n"))
+            .unwrap_or_default()
+            .trim()
+            .parse::<u64>()
+            .unwrap_or(0)
+    };
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while counter() < 3 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -227,7 +240,10 @@ fn paused_processes_make_no_progress_until_resumed() {
     assert_eq!(counter(), at_pause, "the counter moved while paused");
     rt.cmd(&["resume", &c.id]).ok("resume");
     std::thread::sleep(Duration::from_millis(400));
-    assert!(counter() > at_pause, "the counter did not move after resume");
+    assert!(
+        counter() > at_pause,
+        "the counter did not move after resume"
+    );
 }
 
 #[test]
@@ -257,8 +273,11 @@ fn a_memory_limit_oom_kills_a_process_that_exceeds_it_and_events_report_it() {
     let rt = Runtime::new();
     let mut b = Bundle::busybox();
     // No swap, so the only way out is the OOM killer.
-    b.set("/linux/resources/memory", json!({ "limit": 33554432, "swap": 33554432 }))
-        .sh("sleep 1; head -c 200m /dev/zero | tail > /dev/null; echo tail-exit=$?; sleep 1");
+    b.set(
+        "/linux/resources/memory",
+        json!({ "limit": 33554432, "swap": 33554432 }),
+    )
+    .sh("sleep 1; head -c 200m /dev/zero | tail > /dev/null; echo tail-exit=$?; sleep 1");
     let c = rt.container(&b);
     c.create().ok("create");
     let events = rt.spawn(&["events", "--interval", "1s", &c.id]);
@@ -270,8 +289,15 @@ fn a_memory_limit_oom_kills_a_process_that_exceeds_it_and_events_report_it() {
         out.stdout.lines().any(|l| l.contains("\"type\":\"oom\"")),
         "no oom event in {out:#?}"
     );
-    let stats: Vec<serde_json::Value> = out.stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    assert!(stats.iter().any(|e| e["type"] == "stats"), "no stats event: {out:#?}");
+    let stats: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        stats.iter().any(|e| e["type"] == "stats"),
+        "no stats event: {out:#?}"
+    );
 }
 
 #[test]
@@ -290,24 +316,32 @@ fn a_cpu_quota_really_throttles() {
         .find_map(|l| l.strip_prefix("nr_throttled "))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
-    assert!(throttled > 0, "cpu.stat shows no throttling under a 10% quota: {stat}");
+    assert!(
+        throttled > 0,
+        "cpu.stat shows no throttling under a 10% quota: {stat}"
+    );
 }
 
 #[test]
 fn events_stats_prints_runcs_json() {
     let rt = Runtime::new();
     let mut b = Bundle::busybox();
-    b.args(&["sleep", "60"]).set("/linux/resources/pids", json!({ "limit": 42 }));
+    b.args(&["sleep", "60"])
+        .set("/linux/resources/pids", json!({ "limit": 42 }));
     let c = rt.container(&b);
     c.create().ok("create");
     c.start().ok("start");
     let out = rt.cmd(&["events", "--stats", &c.id]).ok("events --stats");
-    let ev: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect("events --stats prints JSON");
+    let ev: serde_json::Value =
+        serde_json::from_str(out.stdout.trim()).expect("events --stats prints JSON");
     assert_eq!(ev["type"], "stats");
     assert_eq!(ev["id"], c.id.as_str());
     assert_eq!(ev["data"]["pids"]["current"], 1, "{ev}");
     assert_eq!(ev["data"]["pids"]["limit"], 42, "{ev}");
-    assert!(ev["data"]["memory"]["usage"]["usage"].as_u64().unwrap_or(0) > 0, "{ev}");
+    assert!(
+        ev["data"]["memory"]["usage"]["usage"].as_u64().unwrap_or(0) > 0,
+        "{ev}"
+    );
     assert!(ev["data"]["cpu"]["usage"].is_object(), "{ev}");
 }
 
@@ -315,13 +349,24 @@ fn events_stats_prints_runcs_json() {
 fn update_from_stdin_json_changes_memory_and_cpu() {
     let rt = Runtime::new();
     let mut b = Bundle::busybox();
-    b.args(&["sleep", "60"]).set("/linux/resources/memory", json!({ "limit": 67108864 }));
+    b.args(&["sleep", "60"])
+        .set("/linux/resources/memory", json!({ "limit": 67108864 }));
     let c = rt.container(&b);
     c.create().ok("create");
     c.start().ok("start");
-    rt.cmd_stdin(&["update", "--resources", "-", &c.id], r#"{"memory":{"limit":134217728},"cpu":{"quota":20000,"period":100000}}"#)
-        .ok("update --resources -");
-    assert_eq!(read("memory", &c.id, either("memory.limit_in_bytes", "memory.max")), "134217728");
+    rt.cmd_stdin(
+        &["update", "--resources", "-", &c.id],
+        r#"{"memory":{"limit":134217728},"cpu":{"quota":20000,"period":100000}}"#,
+    )
+    .ok("update --resources -");
+    assert_eq!(
+        read(
+            "memory",
+            &c.id,
+            either("memory.limit_in_bytes", "memory.max")
+        ),
+        "134217728"
+    );
     if cgroup_v2() {
         assert_eq!(read("cpu", &c.id, "cpu.max"), "20000 100000");
     } else {

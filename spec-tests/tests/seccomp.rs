@@ -26,11 +26,17 @@ fn kernel() -> (u64, u64) {
 fn dockers_default_profile_runs_a_busybox_shell_and_blocks_unshare() {
     let rt = Runtime::new();
     let mut b = Bundle::busybox();
-    let profile = docker_profile::to_oci(&docker_profile::docker_default(), &docker_profile::amd64_default_caps(kernel()));
+    let profile = docker_profile::to_oci(
+        &docker_profile::docker_default(),
+        &docker_profile::amd64_default_caps(kernel()),
+    );
     b.seccomp(profile).sh("echo shell-ok; grep Seccomp: /proc/self/status; unshare -U true && echo unshare=allowed || echo unshare=blocked");
     let out = rt.container(&b).run_ok();
     assert!(out.contains("shell-ok"), "{out}");
-    assert!(out.contains("Seccomp:\t2"), "filter mode not in force: {out}");
+    assert!(
+        out.contains("Seccomp:\t2"),
+        "filter mode not in force: {out}"
+    );
     assert!(out.contains("unshare=blocked"), "{out}");
 }
 
@@ -67,11 +73,19 @@ fn argument_conditions_match_only_their_case() {
 /// Receive runc's ContainerProcessState message and the listener fd on one connection.
 fn receive_listener(listener: &UnixListener) -> (serde_json::Value, OwnedFd) {
     listener.set_nonblocking(false).unwrap();
-    let (conn, _) = listener.accept().expect("the runtime connects to listenerPath");
+    let (conn, _) = listener
+        .accept()
+        .expect("the runtime connects to listenerPath");
     let mut buf = vec![0u8; 64 * 1024];
     let mut cmsg = nix::cmsg_space!([RawFd; 4]);
     let mut iov = [IoSliceMut::new(&mut buf)];
-    let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()).expect("recvmsg");
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::empty(),
+    )
+    .expect("recvmsg");
     let mut fd = None;
     for c in msg.cmsgs().expect("cmsgs") {
         if let ControlMessageOwned::ScmRights(fds) = c {
@@ -118,5 +132,8 @@ fn notify_hands_the_listener_to_the_agent_which_answers_the_syscall() {
     assert_eq!(state["state"]["id"], c.id.as_str(), "{state}");
     assert!(state["pid"].as_i64().unwrap_or(0) > 0, "{state}");
     // The agent answered EDQUOT: the directory was never made.
-    assert!(!b.rootfs().join("notified").exists(), "mkdir went through despite the agent's answer");
+    assert!(
+        !b.rootfs().join("notified").exists(),
+        "mkdir went through despite the agent's answer"
+    );
 }

@@ -34,7 +34,10 @@ fn spec_output_runs_after_setting_args_and_cgroups_path() {
     let c = rt.container(&b);
     let out = c.run_ok();
     let name = generated_spec(&Bundle::busybox_rootfs_only(), &rt)["hostname"].clone();
-    assert_eq!(out, format!("spec-ok\n{}\n", name.as_str().unwrap_or_default()));
+    assert_eq!(
+        out,
+        format!("spec-ok\n{}\n", name.as_str().unwrap_or_default())
+    );
 }
 
 #[test]

@@ -57,7 +57,10 @@ impl CreateFlags {
 
 /// systemd socket activation: LISTEN_FDS fds (from 3) are passed through as runc does.
 fn listen_fds() -> u32 {
-    std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 pub fn run(g: &Globals, a: Args) -> anyhow::Result<i32> {

@@ -23,8 +23,13 @@ pub struct Args {
 
 fn parse_interval(s: &str) -> anyhow::Result<Duration> {
     let t = s.trim();
-    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len()));
-    let n: f64 = num.parse().map_err(|_| anyhow::anyhow!("--interval {s:?}: use e.g. 5s, 500ms, 1m"))?;
+    let (num, unit) = t.split_at(
+        t.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(t.len()),
+    );
+    let n: f64 = num
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--interval {s:?}: use e.g. 5s, 500ms, 1m"))?;
     let secs = match unit {
         "" | "s" => n,
         "ms" => n / 1000.0,

@@ -70,10 +70,17 @@ pub struct Args {
 
 fn build_process(g: &Globals, a: &Args) -> anyhow::Result<oci_spec::runtime::Process> {
     if let Some(path) = &a.process {
-        let text = std::fs::read(path).with_context(|| format!("read --process file {}", path.display()))?;
+        let text = std::fs::read(path)
+            .with_context(|| format!("read --process file {}", path.display()))?;
         let mut de = serde_json::Deserializer::from_slice(&text);
-        return serde_path_to_error::deserialize(&mut de)
-            .map_err(|e| anyhow::anyhow!("parse --process file {}: field `{}`: {}", path.display(), e.path(), e.inner()));
+        return serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            anyhow::anyhow!(
+                "parse --process file {}: field `{}`: {}",
+                path.display(),
+                e.path(),
+                e.inner()
+            )
+        });
     }
     if a.command.is_empty() {
         anyhow::bail!("exec needs a command after the container id, or --process");
@@ -96,10 +103,14 @@ fn build_process(g: &Globals, a: &Args) -> anyhow::Result<oci_spec::runtime::Pro
             Some((u, g)) => (u, Some(g)),
             None => (user.as_str(), None),
         };
-        let uid: u32 = uid.parse().with_context(|| format!("--user {user:?}: uid must be a number"))?;
+        let uid: u32 = uid
+            .parse()
+            .with_context(|| format!("--user {user:?}: uid must be a number"))?;
         p["user"]["uid"] = json!(uid);
         if let Some(g) = gid {
-            let gid: u32 = g.parse().with_context(|| format!("--user {user:?}: gid must be a number"))?;
+            let gid: u32 = g
+                .parse()
+                .with_context(|| format!("--user {user:?}: gid must be a number"))?;
             p["user"]["gid"] = json!(gid);
         }
     }
@@ -107,8 +118,17 @@ fn build_process(g: &Globals, a: &Args) -> anyhow::Result<oci_spec::runtime::Pro
         p["user"]["additionalGids"] = json!(a.additional_gids);
     }
     for cap in &a.caps {
-        for set in ["bounding", "effective", "permitted", "inheritable", "ambient"] {
-            let list = p["capabilities"][set].as_array().cloned().unwrap_or_default();
+        for set in [
+            "bounding",
+            "effective",
+            "permitted",
+            "inheritable",
+            "ambient",
+        ] {
+            let list = p["capabilities"][set]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             let mut list = list;
             list.push(json!(cap));
             p["capabilities"][set] = Value::Array(list);
@@ -123,7 +143,8 @@ fn build_process(g: &Globals, a: &Args) -> anyhow::Result<oci_spec::runtime::Pro
     if let Some(label) = &a.process_label {
         p["selinuxLabel"] = json!(label);
     }
-    serde_path_to_error::deserialize(p).map_err(|e| anyhow::anyhow!("exec process: field `{}`: {}", e.path(), e.inner()))
+    serde_path_to_error::deserialize(p)
+        .map_err(|e| anyhow::anyhow!("exec process: field `{}`: {}", e.path(), e.inner()))
 }
 
 pub fn run(g: &Globals, a: Args) -> anyhow::Result<i32> {

@@ -29,7 +29,16 @@ pub fn run(g: &Globals, a: Args) -> anyhow::Result<i32> {
         "table" => {
             let rows: Vec<[String; 6]> = states
                 .iter()
-                .map(|s| [s.id.clone(), s.pid.to_string(), s.status.to_string(), s.bundle.display().to_string(), s.created.clone(), s.owner.clone()])
+                .map(|s| {
+                    [
+                        s.id.clone(),
+                        s.pid.to_string(),
+                        s.status.to_string(),
+                        s.bundle.display().to_string(),
+                        s.created.clone(),
+                        s.owner.clone(),
+                    ]
+                })
                 .collect();
             let header = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from);
             let mut widths = header.clone().map(|h| h.len());
@@ -39,7 +48,11 @@ pub fn run(g: &Globals, a: Args) -> anyhow::Result<i32> {
                 }
             }
             for r in std::iter::once(&header).chain(rows.iter()) {
-                let line: Vec<String> = r.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+                let line: Vec<String> = r
+                    .iter()
+                    .zip(widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect();
                 writeln!(out, "{}", line.join("   ").trim_end())?;
             }
         }

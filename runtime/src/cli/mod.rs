@@ -136,7 +136,9 @@ fn run_command(cli: Cli) -> anyhow::Result<i32> {
     if matches!(cli.rootless.as_deref(), Some("true")) {
         anyhow::bail!("--rootless=true is not supported yet: run husk as root");
     }
-    let g = Globals { store: Store::new(&cli.root) };
+    let g = Globals {
+        store: Store::new(&cli.root),
+    };
     match cli.command {
         Command::Create(a) => create::run(&g, a),
         Command::Start(a) => start::run(&g, a),

@@ -27,10 +27,18 @@ pub fn run(g: &Globals, a: Args) -> anyhow::Result<i32> {
     match a.format.as_str() {
         "json" => println!("{}", serde_json::to_string(&pids)?),
         "table" => {
-            let args = if a.ps_args.is_empty() { vec!["-ef".to_string()] } else { a.ps_args.clone() };
+            let args = if a.ps_args.is_empty() {
+                vec!["-ef".to_string()]
+            } else {
+                a.ps_args.clone()
+            };
             let out = Command::new("ps").args(&args).output().context("run ps")?;
             if !out.status.success() {
-                anyhow::bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+                anyhow::bail!(
+                    "ps {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
             }
             let text = String::from_utf8_lossy(&out.stdout);
             let mut lines = text.lines();
@@ -41,7 +49,10 @@ pub fn run(g: &Globals, a: Args) -> anyhow::Result<i32> {
                 .context("ps output has no PID column")?;
             println!("{header}");
             for line in lines {
-                let pid = line.split_whitespace().nth(col).and_then(|p| p.parse::<i32>().ok());
+                let pid = line
+                    .split_whitespace()
+                    .nth(col)
+                    .and_then(|p| p.parse::<i32>().ok());
                 if pid.is_some_and(|p| pids.contains(&p)) {
                     println!("{line}");
                 }

@@ -61,7 +61,9 @@ fn make_rootless(spec: &mut Value) {
     let gid = nix::unistd::getgid().as_raw();
     let linux = &mut spec["linux"];
     linux["resources"] = json!({});
-    let ns = linux["namespaces"].as_array_mut().expect("template has namespaces");
+    let ns = linux["namespaces"]
+        .as_array_mut()
+        .expect("template has namespaces");
     ns.retain(|n| n["type"] != "network" && n["type"] != "user");
     ns.push(json!({"type": "user"}));
     linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
@@ -88,6 +90,7 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
         make_rootless(&mut spec);
     }
     let text = serde_json::to_string_pretty(&spec)?;
-    std::fs::write(&path, text + "\n").map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
+    std::fs::write(&path, text + "\n")
+        .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
     Ok(0)
 }

@@ -63,7 +63,9 @@ pub fn parse_size(flag: &str, s: &str) -> anyhow::Result<i64> {
         Some('t') => (&t[..t.len() - 1], 1 << 40),
         _ => (t, 1),
     };
-    let n: f64 = num.parse().with_context(|| format!("--{flag} {s:?}: not a size (bytes, or with k/m/g suffix)"))?;
+    let n: f64 = num
+        .parse()
+        .with_context(|| format!("--{flag} {s:?}: not a size (bytes, or with k/m/g suffix)"))?;
     Ok((n * mult as f64) as i64)
 }
 
@@ -73,7 +75,10 @@ fn from_flags(a: &Args) -> anyhow::Result<Value> {
         memory.insert("limit".into(), json!(parse_size("memory", m)?));
     }
     if let Some(m) = &a.memory_reservation {
-        memory.insert("reservation".into(), json!(parse_size("memory-reservation", m)?));
+        memory.insert(
+            "reservation".into(),
+            json!(parse_size("memory-reservation", m)?),
+        );
     }
     if let Some(m) = &a.memory_swap {
         memory.insert("swap".into(), json!(parse_size("memory-swap", m)?));
@@ -115,14 +120,18 @@ pub fn run(g: &Globals, a: Args) -> anyhow::Result<i32> {
         Some(path) => {
             let mut text = String::new();
             if path.as_os_str() == "-" {
-                std::io::stdin().read_to_string(&mut text).context("read resources from stdin")?;
+                std::io::stdin()
+                    .read_to_string(&mut text)
+                    .context("read resources from stdin")?;
             } else {
-                text = std::fs::read_to_string(path).with_context(|| format!("read --resources {}", path.display()))?;
+                text = std::fs::read_to_string(path)
+                    .with_context(|| format!("read --resources {}", path.display()))?;
             }
-            let v: Value = serde_json::from_str(&text).context("parse --resources JSON (LinuxResources)")?;
+            let v: Value =
+                serde_json::from_str(&text).context("parse --resources JSON (LinuxResources)")?;
             // Validate the shape before touching anything.
-            let _: oci_spec::runtime::LinuxResources =
-                serde_path_to_error::deserialize(v.clone()).map_err(|e| anyhow::anyhow!("--resources: field `{}`: {}", e.path(), e.inner()))?;
+            let _: oci_spec::runtime::LinuxResources = serde_path_to_error::deserialize(v.clone())
+                .map_err(|e| anyhow::anyhow!("--resources: field `{}`: {}", e.path(), e.inner()))?;
             v
         }
         None => from_flags(&a)?,

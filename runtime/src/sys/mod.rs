@@ -6,7 +6,7 @@
 //! never writes `unsafe`.
 
 pub mod bpf;
+pub mod fd;
 pub mod mount;
 pub mod process;
 pub mod seccomp;
-pub mod fd;

@@ -49,7 +49,11 @@ pub fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Forked, Errn
     // child runs on a copy-on-write copy of this thread's stack, exactly like fork(2); the
     // documented precondition (single-threaded caller) makes that copy consistent.
     let ret = unsafe {
-        libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>())
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
     };
     match ret {
         -1 => Err(Errno::last()),
@@ -119,7 +123,12 @@ pub fn unlock_pty(master: BorrowedFd<'_>) -> Result<u32, Errno> {
 
 /// Set the window size of a tty (TIOCSWINSZ).
 pub fn set_winsize(tty: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<(), Errno> {
-    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCSWINSZ reads a winsize from the pointer, valid for the call.
     let ret = unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
     Errno::result(ret).map(drop)
@@ -128,7 +137,9 @@ pub fn set_winsize(tty: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<(), Errn
 /// CVE-2019-5736 defence: are we running from the sealed memfd copy made by
 /// [`reexec_from_sealed_memfd`]?
 pub fn running_from_sealed_copy() -> bool {
-    let Ok(file) = std::fs::File::open("/proc/self/exe") else { return false };
+    let Ok(file) = std::fs::File::open("/proc/self/exe") else {
+        return false;
+    };
     // SAFETY: F_GET_SEALS takes no argument and only reads the fd's seals.
     let seals = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GET_SEALS) };
     seals >= 0 && seals & REQUIRED_SEALS == REQUIRED_SEALS
@@ -143,7 +154,8 @@ const REQUIRED_SEALS: libc::c_int =
 pub fn reexec_from_sealed_memfd() -> Errno {
     let name = c"husk:[CVE-2019-5736]";
     // SAFETY: name is a valid NUL-terminated string; flags are plain integers.
-    let raw = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    let raw =
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     if raw < 0 {
         return Errno::last();
     }
@@ -161,7 +173,12 @@ pub fn reexec_from_sealed_memfd() -> Errno {
     while copied < len {
         // SAFETY: both fds are open for the duration; a null offset uses the file positions.
         let n = unsafe {
-            libc::sendfile(memfd.as_raw_fd(), src.as_raw_fd(), std::ptr::null_mut(), len - copied)
+            libc::sendfile(
+                memfd.as_raw_fd(),
+                src.as_raw_fd(),
+                std::ptr::null_mut(),
+                len - copied,
+            )
         };
         if n <= 0 {
             return if n < 0 { Errno::last() } else { Errno::EIO };
@@ -173,7 +190,9 @@ pub fn reexec_from_sealed_memfd() -> Errno {
         return Errno::last();
     }
     let args: Vec<CString> = std::env::args_os()
-        .map(|a| CString::new(std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str())).unwrap_or_default())
+        .map(|a| {
+            CString::new(std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str())).unwrap_or_default()
+        })
         .collect();
     let env: Vec<CString> = std::env::vars_os()
         .map(|(k, v)| {
@@ -217,7 +236,13 @@ pub fn join_session_keyring(name: &str) -> Result<(), Errno> {
     const KEYCTL_SETPERM: libc::c_long = 5;
     let cname = CString::new(name).map_err(|_| Errno::EINVAL)?;
     // SAFETY: the name pointer is a valid NUL-terminated string for the duration of the call.
-    let id = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, cname.as_ptr()) };
+    let id = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            cname.as_ptr(),
+        )
+    };
     if id < 0 {
         return Err(Errno::last());
     }

@@ -195,7 +195,9 @@ impl Manager for V1Manager {
 
     /// FROZEN or FREEZING both count: a container on its way to paused is not running.
     fn is_frozen(&self) -> Result<bool, CgroupError> {
-        let Some(dir) = self.dir("freezer") else { return Ok(false) };
+        let Some(dir) = self.dir("freezer") else {
+            return Ok(false);
+        };
         Ok(fs::read_optional(dir, "freezer.state")?.is_some_and(|s| s.trim() != "THAWED"))
     }
 
