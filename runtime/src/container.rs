@@ -77,6 +77,8 @@ pub enum ContainerError {
     },
     #[error("container not running")]
     NotRunning,
+    #[error("exec --cgroup {0:?}: give a sub-cgroup of the container's cgroup, without \"..\"")]
+    SubCgroup(PathBuf),
     #[error("invalid linux.resources update: {0}")]
     Resources(String),
     #[error("send signal {signal} to pid {pid}")]

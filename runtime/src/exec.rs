@@ -40,6 +40,8 @@ pub struct ExecOptions {
     pub detach: bool,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
+    /// `--cgroup SUB`: run in this existing sub-cgroup of the container's cgroup.
+    pub sub_cgroup: Option<PathBuf>,
 }
 
 /// The namespace files of the container's init, user namespace first.
@@ -137,7 +139,11 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<(i32, Option<i32>), Con
         .map(crate::tty::connect)
         .transpose()?;
     let host = Host::system();
-    let cg = cgroups::open(&host, &record.cgroup)?;
+    let cg_path = match &opts.sub_cgroup {
+        Some(sub) => sub_cgroup(&record.cgroup, sub)?,
+        None => record.cgroup.clone(),
+    };
+    let cg = cgroups::open(&host, &cg_path)?;
     let (parent_end, child_end) = channel::pair()?;
     if !opts.detach {
         nix::sys::prctl::set_child_subreaper(true)
@@ -198,6 +204,28 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<(i32, Option<i32>), Con
     }
     let code = container::wait_foreground(pid)?;
     Ok((pid, Some(code)))
+}
+
+/// `exec --cgroup SUB` (runc's bare form): SUB below the container's cgroup in every
+/// hierarchy; it must exist and may not climb out with `..`.
+fn sub_cgroup(
+    base: &cgroups::CgroupsPath,
+    sub: &std::path::Path,
+) -> Result<cgroups::CgroupsPath, ContainerError> {
+    let rel = sub.strip_prefix("/").unwrap_or(sub);
+    if rel.as_os_str().is_empty()
+        || rel
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(ContainerError::SubCgroup(sub.to_path_buf()));
+    }
+    let mut path = base.clone();
+    path.path = base.path.join(rel);
+    for p in path.v1_paths.values_mut() {
+        *p = p.join(rel);
+    }
+    Ok(path)
 }
 
 struct ChildContext<'a> {

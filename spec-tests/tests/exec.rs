@@ -128,3 +128,45 @@ fn exec_into_a_missing_container_fails() {
         .failed("exec into a missing container");
     assert!(out.stderr.contains("does not exist"), "{out:#?}");
 }
+
+/// `exec --cgroup SUB` puts the process in an existing sub-cgroup of the container's.
+#[test]
+fn exec_cgroup_runs_the_process_in_a_sub_cgroup() {
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox();
+    let c = running(&rt, &mut b);
+    // The sub-cgroup must exist in every hierarchy (runc's semantics): make it from the host.
+    let mut made = Vec::new();
+    for dir in spec_tests::host::test_cgroups(&c.id) {
+        let sub = dir.join("sub");
+        std::fs::create_dir(&sub).expect("make the sub-cgroup");
+        // A new v1 cpuset cgroup starts with no cpus or mems: inherit the container's.
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if let Ok(v) = std::fs::read_to_string(dir.join(f)) {
+                std::fs::write(sub.join(f), v.trim()).expect("copy cpuset setting");
+            }
+        }
+        made.push(sub);
+    }
+    let out = c
+        .exec(&["sh", "-c", "cat /proc/self/cgroup"])
+        .ok("exec without --cgroup");
+    assert!(
+        !out.stdout.contains(&format!("{}/sub", c.id)),
+        "{}",
+        out.stdout
+    );
+    let out = rt
+        .cmd(&["exec", "--cgroup", "sub", &c.id, "cat", "/proc/self/cgroup"])
+        .ok("exec --cgroup sub");
+    assert!(
+        out.stdout.contains(&format!("/husk-test/{}/sub", c.id)),
+        "{}",
+        out.stdout
+    );
+    let bad = rt.cmd(&["exec", "--cgroup", "../escape", &c.id, "true"]);
+    assert_ne!(bad.code, 0, "a climbing --cgroup must be refused");
+    for sub in made.iter().rev() {
+        let _ = std::fs::remove_dir(sub);
+    }
+}

@@ -60,9 +60,10 @@ pub struct Args {
     /// Allow exec into a paused container.
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
-    /// Run in a sub-cgroup of the container (not supported yet).
+    /// Run in an existing sub-cgroup of the container's cgroup (runc's bare form SUB; the
+    /// per-controller form CONTROLLER:SUB is refused).
     #[arg(long)]
-    pub cgroup: Vec<String>,
+    pub cgroup: Option<String>,
     pub id: String,
     /// The command and its arguments (without --process).
     pub command: Vec<String>,
@@ -149,8 +150,8 @@ fn build_process(g: &Globals, a: &Args) -> anyhow::Result<oci_spec::runtime::Pro
 
 pub fn run(g: &Globals, a: Args) -> anyhow::Result<i32> {
     super::ensure_sealed_copy()?;
-    if !a.cgroup.is_empty() {
-        anyhow::bail!("--cgroup (exec into a sub-cgroup) is not supported yet");
+    if let Some(c) = a.cgroup.as_deref().filter(|c| c.contains(':')) {
+        anyhow::bail!("--cgroup {c:?}: the per-controller form is not supported; give one sub-cgroup for all controllers");
     }
     let process = build_process(g, &a)?;
     let opts = husk::exec::ExecOptions {
@@ -161,6 +162,7 @@ pub fn run(g: &Globals, a: Args) -> anyhow::Result<i32> {
         detach: a.detach,
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
+        sub_cgroup: a.cgroup.as_ref().map(std::path::PathBuf::from),
     };
     let (_pid, code) = husk::exec::exec(&g.store, &opts)?;
     Ok(code.unwrap_or(0))
