@@ -379,8 +379,15 @@ fn make_exec_fifo(path: &Path) -> Result<OwnedFd, ContainerError> {
     let made = nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o622));
     nix::sys::stat::umask(old);
     made.map_err(err)?;
-    let fd =
-        nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()).map_err(err)?;
+    // The init reaches the fifo through an O_PATH fd of its directory (openat), which works
+    // after pivot_root or chroot and without a /proc in the container.
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let fd = nix::fcntl::open(
+        dir,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(err)?;
     Ok(crate::sys::fd::own(fd))
 }
 

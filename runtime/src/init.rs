@@ -68,6 +68,12 @@ pub enum InitError {
         #[source]
         source: nix::errno::Errno,
     },
+    #[error("chroot into {path:?} (no mount namespace)")]
+    Chroot {
+        path: std::path::PathBuf,
+        #[source]
+        source: nix::errno::Errno,
+    },
     #[error("keyctl(KEYCTL_JOIN_SESSION_KEYRING) for a new session keyring")]
     Keyring(#[source] nix::errno::Errno),
     #[error("prctl(PR_SET_DUMPABLE, 0)")]
@@ -86,7 +92,8 @@ pub struct InitContext<'a> {
     pub caps: &'a Sets,
     pub seccomp: Option<&'a Program>,
     pub channel: &'a Endpoint,
-    /// O_PATH fd of `<state>/exec.fifo`: the init blocks opening it for writing until `start`.
+    /// O_PATH fd of the state directory holding `exec.fifo`: the init blocks opening the
+    /// fifo for writing (openat) until `start`.
     pub exec_fifo: &'a OwnedFd,
     pub console: Option<&'a UnixStream>,
     pub preserve_fds: u32,
@@ -159,6 +166,10 @@ fn script(ctx: &InitContext<'_>) -> Result<Never, InitError> {
     run_hook_in_container(ctx, hooks::Kind::CreateContainer)?;
     if has_mntns {
         rootfs::pivot(&ctx.rootfs)?;
+    } else {
+        // No mount namespace: nothing may be mounted, but the process still runs inside its
+        // root filesystem (runc chroots here too).
+        chroot_into(ctx.rootfs.rootfs)?;
     }
     make_cwd(p)?;
     if let Some(socket) = ctx.console {
@@ -366,6 +377,15 @@ fn apply_sysctl(ctx: &InitContext<'_>) -> Result<(), InitError> {
     Ok(())
 }
 
+fn chroot_into(root: &std::path::Path) -> Result<(), InitError> {
+    let err = |source| InitError::Chroot {
+        path: root.to_path_buf(),
+        source,
+    };
+    nix::unistd::chroot(root).map_err(err)?;
+    nix::unistd::chdir("/").map_err(err)
+}
+
 /// runc creates a missing cwd (as root, inside the new root) before switching user.
 fn make_cwd(p: &Process) -> Result<(), InitError> {
     std::fs::create_dir_all(p.cwd()).map_err(|source| InitError::MakeCwd {
@@ -404,8 +424,9 @@ fn prepare_exec(p: &Process) -> Result<ExecPlan, InitError> {
 /// Block until `husk start` opens the fifo for reading, then tell it we are going. The
 /// returned write end must stay open until execve closes it.
 fn wait_for_start(ctx: &InitContext<'_>) -> Result<OwnedFd, InitError> {
-    let path = format!("/proc/self/fd/{}", ctx.exec_fifo.as_fd().as_raw_fd());
-    let fd = nix::fcntl::open(
+    let path = crate::state::EXEC_FIFO.to_string();
+    let fd = nix::fcntl::openat(
+        Some(ctx.exec_fifo.as_fd().as_raw_fd()),
         path.as_str(),
         OFlag::O_WRONLY | OFlag::O_CLOEXEC,
         Mode::empty(),
