@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """husk vs runc vs crun: start-up latency, throughput and footprint on this machine.
 
-    bench/bench.py [--rounds N] [--exec-rounds N] [--parallel N] [--batches N] [--quick]
+    bench/bench.py [--rounds N] [--exec-rounds N] [--csd-rounds N] [--parallel N] [--batches N]
+                   [--quick] [--only SECTION,...]
 
 Writes bench/results.md (the report), bench/lifecycle.svg (distributions) and the raw
 samples to bench/out/results.json. Run as root from the repository (`make bench`).
@@ -101,6 +102,33 @@ def run_timed(argv, capture=False):
     return res
 
 
+def proc_memory_kb(pid):
+    """VmRSS and Pss (kB) of a live process."""
+    rss = pss = None
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                pss = int(line.split()[1])
+    return rss, pss
+
+
+def run_sampled(argv, after_s):
+    """Start argv, sample its memory after `after_s` seconds, wait for it. {rc, rss_kb, pss_kb}."""
+    reap()
+    pid = spawn(argv, None, os.path.join(OUT, f"stderr.{os.getpid()}"))
+    time.sleep(after_s)
+    try:
+        rss, pss = proc_memory_kb(pid)
+    except OSError:
+        rss = pss = None
+    _, status = os.waitpid(pid, 0)
+    return {"rc": os.waitstatus_to_exitcode(status), "rss_kb": rss, "pss_kb": pss}
+
+
 def run_parallel(argvs):
     """Start every argv at once, wait for all. Returns {ns (wall), rcs, errs}."""
     pids = {}
@@ -132,6 +160,9 @@ class Local:
 
     def parallel(self, argvs):
         return run_parallel(argvs)
+
+    def sampled(self, argv, after_s):
+        return run_sampled(argv, after_s)
 
     def close(self):
         pass
@@ -165,6 +196,9 @@ class Worker:
     def parallel(self, argvs):
         return self._call({"op": "parallel", "argvs": argvs})
 
+    def sampled(self, argv, after_s):
+        return self._call({"op": "sampled", "argv": argv, "after_s": after_s})
+
     def close(self):
         if self.proc.poll() is None:
             self._call({"op": "quit"})
@@ -190,6 +224,8 @@ def worker_main(host_ns):
             return 0
         if req["op"] == "timed":
             res = run_timed(req["argv"], req.get("capture", False))
+        elif req["op"] == "sampled":
+            res = run_sampled(req["argv"], req["after_s"])
         else:
             res = run_parallel(req["argvs"])
         print(json.dumps(res), flush=True)
@@ -494,6 +530,48 @@ def rss_bench(rts, bundles, rounds, seccomp):
     return out
 
 
+def foreground_memory(rts, bundles, rounds):
+    """RSS and PSS of the runtime process while `run` waits in the foreground for a container
+    (what stays resident for the container's lifetime when a runtime is used that way)."""
+    dirs = {rt.name: bundles.make(f"{rt.name}-fg", args=("/bin/sleep", "1.5")) for rt in rts}
+    out = {rt.name: {"rss_kb": [], "pss_kb": []} for rt in rts}
+    for _ in range(rounds):
+        for rt in rts:
+            r = rt.ex.sampled(rt.cmd("run", "--bundle", dirs[rt.name], f"{rt.name}-fg"), 1.0)
+            if r["rc"] != 0 or r["rss_kb"] is None:
+                raise SystemExit(f"bench: {rt.name} foreground run for the memory sample failed: {r}")
+            out[rt.name]["rss_kb"].append(r["rss_kb"])
+            out[rt.name]["pss_kb"].append(r["pss_kb"])
+    return out
+
+
+def reexec_bench(husk, rounds):
+    """The CVE-2019-5736 re-exec in isolation (bench/reexec.c): exec of `husk --version`
+    plainly, from a sealed memfd copy (husk today) and from a detached read-only bind mount;
+    plus what an attacker can do through /proc/PID/exe in each mode (on a copy of sleep)."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        return {"measured": False, "reason": "no C compiler"}
+    exe = os.path.join(OUT, "reexec")
+    r = subprocess.run([cc, "-O2", "-o", exe, os.path.join(HERE, "reexec.c")], capture_output=True, text=True)
+    if r.returncode != 0:
+        return {"measured": False, "reason": f"cc failed: {r.stderr.strip()[-300:]}"}
+    victim = os.path.join(OUT, "victim-sleep")
+    shutil.copy2("/bin/sleep", victim)
+    modes = ("plain", "memfd", "bind")
+    out = {"measured": True, "ms": {m: [] for m in modes}, "probe": {}}
+    for _ in range(rounds):
+        for m in modes:
+            p = subprocess.run([exe, "time", m, husk, "20"], capture_output=True, text=True)
+            if p.returncode != 0:
+                return {"measured": False, "reason": f"{m}: {p.stderr.strip()[-300:]}"}
+            out["ms"][m].append(float(p.stdout))
+    for m in modes:
+        p = subprocess.run([exe, "probe", m, victim], capture_output=True, text=True)
+        out["probe"][m] = p.stdout.strip().splitlines()
+    return out
+
+
 # ─── machine description ───────────────────────────────────────────────────────────────────
 
 def sh(cmd):
@@ -565,10 +643,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--worker", metavar="HOST_MNT_NS", help=argparse.SUPPRESS)
     ap.add_argument("--husk", default=os.path.join(REPO, "target/release/husk"))
-    ap.add_argument("--rounds", type=int, default=30, help="interleaved rounds for lifecycle (30)")
-    ap.add_argument("--exec-rounds", type=int, default=30)
+    ap.add_argument("--rounds", type=int, default=100, help="interleaved rounds for lifecycle, exec (100)")
+    ap.add_argument("--exec-rounds", type=int, default=100)
+    ap.add_argument("--csd-rounds", type=int, default=50, help="create/start/delete and seccomp rounds (50)")
     ap.add_argument("--parallel", type=int, default=100, help="containers per parallel batch (100)")
-    ap.add_argument("--batches", type=int, default=3, help="parallel batches per runtime (3)")
+    ap.add_argument("--batches", type=int, default=5, help="parallel batches per runtime (5)")
     ap.add_argument("--quick", action="store_true", help="few rounds: check the script works")
     ap.add_argument("--report", default=os.path.join(HERE, "results.md"))
     ap.add_argument("--only", default="", help="comma list of sections (debugging)")
@@ -579,7 +658,7 @@ def main():
     if os.geteuid() != 0:
         raise SystemExit("bench: run as root")
     if a.quick:
-        a.rounds, a.exec_rounds, a.parallel, a.batches = 4, 4, 10, 1
+        a.rounds, a.exec_rounds, a.csd_rounds, a.parallel, a.batches = 4, 4, 4, 10, 1
     check_busybox()
     for b in (a.husk, "/usr/sbin/runc", "/usr/bin/crun", "/usr/bin/unshare"):
         if not os.access(b, os.X_OK):
@@ -619,21 +698,25 @@ def main():
             res["lifecycle"] = lifecycle([husk, husk_sealed, runc, crun], floor, bundles, a.rounds)
             res["load"]["lifecycle"] = loadavg()
         if want("csd"):
-            print(f"bench: create/start/delete, {a.rounds} rounds", flush=True)
-            res["csd"] = create_start_delete(rts, bundles, a.rounds)
+            print(f"bench: create/start/delete, {a.csd_rounds} rounds", flush=True)
+            res["csd"] = create_start_delete(rts, bundles, a.csd_rounds)
             res["load"]["csd"] = loadavg()
         if want("exec"):
             print(f"bench: exec, {a.exec_rounds} rounds", flush=True)
             res["exec"] = exec_bench(husk, husk_sealed, runc, crun, bundles, a.exec_rounds)
             res["load"]["exec"] = loadavg()
         if want("seccomp"):
-            print(f"bench: lifecycle with Docker's seccomp profile, {a.rounds} rounds", flush=True)
-            res["seccomp"] = lifecycle(rts, None, bundles, a.rounds, seccomp=True)
+            print(f"bench: lifecycle with Docker's seccomp profile, {a.csd_rounds} rounds", flush=True)
+            res["seccomp"] = lifecycle(rts, None, bundles, a.csd_rounds, seccomp=True)
             res["load"]["seccomp"] = loadavg()
         if want("rss"):
             print("bench: peak RSS of create", flush=True)
-            res["rss"] = rss_bench([husk, husk_sealed, runc, crun], bundles, 5, seccomp=False)
-            res["rss_seccomp"] = rss_bench(rts, bundles, 5, seccomp=True)
+            res["rss"] = rss_bench([husk, husk_sealed, runc, crun], bundles, 9, seccomp=False)
+            res["rss_seccomp"] = rss_bench(rts, bundles, 9, seccomp=True)
+            res["rss_foreground"] = foreground_memory(rts, bundles, 3 if not a.quick else 1)
+        if want("reexec"):
+            print("bench: re-exec mechanisms", flush=True)
+            res["reexec"] = reexec_bench(a.husk, 10 if not a.quick else 2)
         if want("parallel"):
             print(f"bench: {a.parallel} containers in parallel × {a.batches}", flush=True)
             res["parallel"] = parallel_bench(rts, bundles, a.parallel, a.batches)
@@ -641,7 +724,7 @@ def main():
             res["load"]["parallel"] = loadavg()
         if want("shim"):
             print("bench: shims", flush=True)
-            res["shim"] = shimbench.run(REPO, OUT, a.husk, CG_PARENT, rounds=max(3, a.rounds // 3))
+            res["shim"] = shimbench.run(REPO, OUT, a.husk, CG_PARENT, rounds=2 if a.quick else 10)
     finally:
         worker.close()
         cleanup(every)

@@ -156,6 +156,13 @@ def write(res, path, svg_path):
         L.append(f"| peak RSS of `create` (GNU time %M) | {mib(med(h))} | {mib(med(r))} | {mib(med(c))} | "
                  f"{med(h) / med(r):.2f}× | {med(h) / med(c):.2f}× | | |")
         L.append(f"| … husk from a sealed memfd (no re-exec) | {mib(med(rss['husk-presealed']))} | | | | | | |")
+        fg = res.get("rss_foreground")
+        if fg:
+            h, r_, c = (fg[k]["rss_kb"] for k in ("husk", "runc", "crun"))
+            hp, rp, cp = (fg[k]["pss_kb"] for k in ("husk", "runc", "crun"))
+            L.append(f"| RSS (PSS) of `run` waiting in the foreground for its container | {mib(med(h))} ({mib(med(hp))}) | "
+                     f"{mib(med(r_))} ({mib(med(rp))}) | {mib(med(c))} ({mib(med(cp))}) | {med(h) / med(r_):.2f}× | "
+                     f"{med(h) / med(c):.2f}× | | |")
         rs = res.get("rss_seccomp")
         if rs:
             h2, r2, c2 = rs["husk"], rs["runc"], rs["crun"]
@@ -167,6 +174,7 @@ def write(res, path, svg_path):
              f"{rb / 2**20:.1f} MiB, {len(b['runc']['libs'])} libs | {cb / 2**20:.2f} MiB, {len(b['crun']['libs'])} libs | "
              f"{hb / rb:.2f}× | {hb / cb:.1f}× | | |")
     L.append("")
+    L += reexec_section(res.get("reexec"), life)
     shim = res.get("shim")
     L += ["## containerd shims", ""]
     if not shim:
@@ -183,9 +191,40 @@ def write(res, path, svg_path):
         L += ["## Lifecycle distributions", "",
               f"![lifecycle distributions]({os.path.basename(svg_path)})", "",
               "Every dot is one `run`; the box spans the quartiles, the black bar is the median.", ""]
+    findings = os.path.join(os.path.dirname(os.path.abspath(__file__)), "findings.md")
+    if os.path.exists(findings):
+        with open(findings) as f:
+            L += [f.read().rstrip(), ""]
     L += method(res)
     with open(path, "w") as f:
         f.write("\n".join(L) + "\n")
+
+
+def reexec_section(rx, life):
+    if not rx:
+        return []
+    L = ["## The CVE-2019-5736 re-exec", ""]
+    if not rx.get("measured"):
+        return L + [f"Not measured: {rx['reason']}.", ""]
+    m = {k: statistics.median(v) for k, v in rx["ms"].items()}
+    if life:
+        d = ms(med(life["husk"]) - med(life["husk-presealed"]))
+        L.append(f"In the lifecycle above, husk started from a sealed memfd the script made once "
+                 f"(so husk skips its own copy + re-exec) is {d:.1f} ms faster per `run` "
+                 f"({ratio(life['husk-presealed'], life['husk'])} of husk's time).")
+        L.append("")
+    L += ["`bench/reexec.c` isolates the mechanism: fork + exec of `husk --version`, 20 per sample, "
+          f"{len(rx['ms']['plain'])} interleaved samples (median ms per exec):", "",
+          "| exec of husk | ms per exec | extra vs plain exec |", "| --- | --- | --- |",
+          f"| plain `execve` (no defence) | {m['plain']:.2f} | |",
+          f"| sealed memfd copy + `execveat` (husk today) | {m['memfd']:.2f} | {m['memfd'] - m['plain']:+.2f} |",
+          f"| detached read-only bind mount + `execveat` (alternative) | {m['bind']:.2f} | {m['bind'] - m['plain']:+.2f} |",
+          "", "What a process can do through `/proc/PID/exe` of a program started each way "
+          "(`reexec probe`, on a copy of sleep):", ""]
+    for mode, lines in rx["probe"].items():
+        L.append(f"- {mode}: " + "; ".join(lines))
+    L.append("")
+    return L
 
 
 def shim_table(shim):
@@ -204,17 +243,21 @@ def shim_table(shim):
 
 
 def method(res):
-    n = len(res["lifecycle"]["husk"]) if res.get("lifecycle") else 0
+    a = res["args"]
     return [
         "## Method", "",
-        f"- Each measurement is {n} interleaved rounds (husk, husk-presealed, runc, crun, floor, then "
-        "again), after 2 warm-up rounds that are discarded; the table shows the median and the range.",
+        f"- Rounds: lifecycle {a['rounds']}, exec {a['exec_rounds']}, create/start/delete and "
+        f"seccomp {a['csd_rounds']}, each interleaved (husk, husk-presealed, runc, crun, floor, then "
+        "again) after 2 discarded warm-up rounds; the table shows the median and [min–max]. "
+        f"Parallel: {a['batches']} batches of {a['parallel']} per runtime, interleaved.",
         "- Every command is started by the script with `posix_spawn` (stdin/stdout `/dev/null`) and "
         "reaped with `waitpid`: the time is spawn→reap. The script is a child subreaper and reaps "
         "adopted container inits, so no zombie outlives a measurement.",
         "- Peak RSS: `/usr/bin/time -f %M RUNTIME create …` = `ru_maxrss` of the runtime process "
         "(or of its largest reaped helper, e.g. runc's `runc init` bootstrap); the container's "
-        "init is not reaped by `create`, so it is not counted. 5 interleaved rounds, median.",
+        "init is not reaped by `create`, so it is not counted. 9 interleaved rounds, median. "
+        "Foreground `run`: VmRSS and Pss (smaps_rollup) of the runtime process 1 s into a "
+        "1.5 s `sleep` container, median of 3.",
         "- Bundle: `hack/mkbundle.sh`'s runc-default config (pid, net, ipc, uts, mount namespaces; "
         "read-only busybox-static rootfs shared by all containers; masked and read-only paths; "
         "devices cgroup rules), `process.args = [\"/bin/true\"]`, "
