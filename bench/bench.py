@@ -430,21 +430,26 @@ def interleave(rounds, warmup, series, step):
 
 
 def lifecycle(rts, floor_argv, bundles, rounds, seccomp=False):
-    """`run` (foreground run deletes the container on exit, in all three runtimes)."""
-    tag = "sc" if seccomp else "life"
-    dirs = {rt.name: bundles.make(f"{rt.name}-{tag}", seccomp=seccomp) for rt in rts}
-    series = [(rt.name, rt) for rt in rts]
+    """`run` (foreground run deletes the container on exit, in all three runtimes). With
+    `seccomp`, each runtime runs twice per round, without and with Docker's profile, so the
+    cost of the profile is a paired difference taken under the same load."""
+    series = []
+    for rt in rts:
+        series.append((rt.name, (rt, f"{rt.name}-life", bundles.make(f"{rt.name}-life"))))
+        if seccomp:
+            cid = f"{rt.name}-sc"
+            series.append((f"{rt.name}+seccomp", (rt, cid, bundles.make(cid, seccomp=True))))
     if floor_argv:
         series.append(("floor", None))
 
-    def step(rt):
-        if rt is None:
+    def step(s):
+        if s is None:
             r = Local().timed(floor_argv)
             if r["rc"] != 0:
                 raise SystemExit(f"bench: floor {floor_argv}: {r.get('err')}")
             return r["ns"]
-        cid = f"{rt.name}-{tag}"
-        r = rt.must("run", "--bundle", dirs[rt.name], cid)
+        rt, cid, bundle = s
+        r = rt.must("run", "--bundle", bundle, cid)
         if os.path.exists(os.path.join(rt.root, cid)):
             raise SystemExit(f"bench: {rt.name} run left state behind for {cid}")
         return r["ns"]
@@ -734,7 +739,7 @@ def main():
     res["duration_s"] = round(time.time() - started, 1)
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump(res, f, indent=1)
-    report.write(res, a.report, os.path.join(HERE, "lifecycle.svg"))
+    report.write(res, a.report, os.path.join(os.path.dirname(os.path.abspath(a.report)), "lifecycle.svg"))
     print(f"bench: done in {res['duration_s']} s: {a.report}", flush=True)
     return 0
 

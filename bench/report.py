@@ -67,7 +67,7 @@ def svg_distributions(rows, path, title):
         v = sorted(ms(s) for s in xs)
         if not v:
             continue
-        q = statistics.quantiles(v, n=4) if len(v) >= 2 else [v[0]] * 3
+        q = statistics.quantiles(v, n=4, method="inclusive") if len(v) >= 2 else [v[0]] * 3
         out.append(f'<text x="{left - 10}" y="{cy + 4}" text-anchor="end">{label}</text>')
         out.append(f'<rect x="{x(q[0]):.1f}" y="{cy - 10}" width="{max(x(q[2]) - x(q[0]), 1):.1f}" '
                    f'height="20" fill="{color}" fill-opacity="0.15" stroke="{color}"/>')
@@ -127,13 +127,13 @@ def write(res, path, svg_path):
                  f"{ratio(ex['husk-presealed'], r)} | {ratio(ex['husk-presealed'], c)} | | |")
     sc = res.get("seccomp")
     if sc:
-        h, r, c = sc["husk"], sc["runc"], sc["crun"]
+        h, r, c = sc["husk+seccomp"], sc["runc+seccomp"], sc["crun+seccomp"]
         L.append(f"| lifecycle with Docker's default seccomp profile | {fmt_ms(h)} | {fmt_ms(r)} | {fmt_ms(c)} | "
                  f"{ratio(h, r)} | {ratio(h, c)} | | |")
-        if life:
-            d = {n: ms(med(sc[n]) - med(life[n])) for n in ("husk", "runc", "crun")}
-            L.append(f"| seccomp cost (median difference) | {d['husk']:+.1f} | {d['runc']:+.1f} | "
-                     f"{d['crun']:+.1f} | | | | |")
+        d = {n: ms(statistics.median([a - b for a, b in zip(sc[n + "+seccomp"], sc[n])]))
+             for n in ("husk", "runc", "crun")}
+        L.append(f"| … cost of the profile (median of paired differences, same rounds) | {d['husk']:+.1f} | "
+                 f"{d['runc']:+.1f} | {d['crun']:+.1f} | | | | |")
     par = res.get("parallel")
     if par:
         n = res["parallel_n"]
@@ -156,6 +156,11 @@ def write(res, path, svg_path):
         L.append(f"| peak RSS of `create` (GNU time %M) | {mib(med(h))} | {mib(med(r))} | {mib(med(c))} | "
                  f"{med(h) / med(r):.2f}× | {med(h) / med(c):.2f}× | | |")
         L.append(f"| … husk from a sealed memfd (no re-exec) | {mib(med(rss['husk-presealed']))} | | | | | | |")
+        rs = res.get("rss_seccomp")
+        if rs:
+            h2, r2, c2 = rs["husk"], rs["runc"], rs["crun"]
+            L.append(f"| … with Docker's seccomp profile | {mib(med(h2))} | {mib(med(r2))} | {mib(med(c2))} | "
+                     f"{med(h2) / med(r2):.2f}× | {med(h2) / med(c2):.2f}× | | |")
         fg = res.get("rss_foreground")
         if fg:
             h, r_, c = (fg[k]["rss_kb"] for k in ("husk", "runc", "crun"))
@@ -163,11 +168,6 @@ def write(res, path, svg_path):
             L.append(f"| RSS (PSS) of `run` waiting in the foreground for its container | {mib(med(h))} ({mib(med(hp))}) | "
                      f"{mib(med(r_))} ({mib(med(rp))}) | {mib(med(c))} ({mib(med(cp))}) | {med(h) / med(r_):.2f}× | "
                      f"{med(h) / med(c):.2f}× | | |")
-        rs = res.get("rss_seccomp")
-        if rs:
-            h2, r2, c2 = rs["husk"], rs["runc"], rs["crun"]
-            L.append(f"| … with Docker's seccomp profile | {mib(med(h2))} | {mib(med(r2))} | {mib(med(c2))} | "
-                     f"{med(h2) / med(r2):.2f}× | {med(h2) / med(c2):.2f}× | | |")
     b = res["binaries"]
     hb, rb, cb = b["husk"]["bytes"], b["runc"]["bytes"], b["crun"]["bytes"]
     L.append(f"| binary size (shared libraries not counted) | {hb / 2**20:.1f} MiB, {len(b['husk']['libs'])} libs | "
@@ -186,8 +186,8 @@ def write(res, path, svg_path):
     if life:
         rows = [(n, COLORS[n], life[n]) for n in ("husk", "husk-presealed", "runc", "crun", "floor")]
         if sc:
-            rows += [(f"{n} + seccomp", COLORS[n], sc[n]) for n in ("husk", "runc", "crun")]
-        svg_distributions(rows, svg_path, f"`run` of /bin/true: {len(life['husk'])} interleaved rounds")
+            rows += [(f"{n} + seccomp", COLORS[n], sc[n + "+seccomp"]) for n in ("husk", "runc", "crun")]
+        svg_distributions(rows, svg_path, f"`run` of /bin/true ({len(life['husk'])} interleaved rounds; seccomp rows: their own section)")
         L += ["## Lifecycle distributions", "",
               f"![lifecycle distributions]({os.path.basename(svg_path)})", "",
               "Every dot is one `run`; the box spans the quartiles, the black bar is the median.", ""]
