@@ -239,6 +239,10 @@ def shim_table(shim):
     h, r = shim["ctr_run_ns"]["husk"], shim["ctr_run_ns"]["runc"]
     L.append(f"| `ctr run --rm` of /bin/true | {fmt_ms(h)} | {fmt_ms(r)} | {ratio(h, r)} | | |")
     L += ["", shim.get("notes", ""), ""]
+    for name, b in shim.get("breakdown", {}).items():
+        parts = ", ".join(f"{k} {v / 1024:.1f} MiB" for k, v in b["top_kb"] if v >= 64)
+        L.append(f"- containerd-shim-{name}-v2: {b['threads']} threads; RSS by mapping: {parts}")
+    L.append("")
     return L
 
 

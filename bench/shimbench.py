@@ -85,6 +85,8 @@ def measure(d, rounds):
             pid = shim_pid(shim_bin[name], cid)
             if pid:
                 rss, pss = memory_kb(pid)
+                if i == 0:
+                    res.setdefault("breakdown", {})[name] = rss_breakdown(pid)
                 res["rss_kb"][name].append(rss)
                 res["pss_kb"][name].append(pss)
             else:
@@ -114,6 +116,23 @@ def shim_pid(binary, cid):
             if cid.encode() in argv and NS.encode() in argv:
                 return int(p)
     return None
+
+
+def rss_breakdown(pid):
+    """Threads and the largest RSS contributors (kB per mapped file or [heap]/[anon])."""
+    by = {}
+    cur = "[anon]"
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            p = line.split()
+            if p and "-" in p[0] and not p[0].endswith(":"):
+                cur = os.path.basename(p[5]) if len(p) > 5 and p[5].startswith("/") else (p[5] if len(p) > 5 else "[anon]")
+            elif p and p[0] == "Rss:":
+                by[cur] = by.get(cur, 0) + int(p[1])
+    with open(f"/proc/{pid}/status") as f:
+        threads = next((int(line.split()[1]) for line in f if line.startswith("Threads:")), None)
+    top = sorted(by.items(), key=lambda kv: -kv[1])[:6]
+    return {"threads": threads, "top_kb": top}
 
 
 def memory_kb(pid):
@@ -183,10 +202,11 @@ class Containerd:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
-        try:  # the runc shim's state root for our namespace (runc removes the containers in it)
-            os.rmdir(f"/run/containerd/runc/{NS}")
-        except OSError:
-            pass
+        for root in ("runc", "husk"):  # the shims' state roots for our namespace, once empty
+            try:
+                os.rmdir(f"/run/containerd/{root}/{NS}")
+            except OSError:
+                pass
 
 
 def build_image(rootfs, path):
