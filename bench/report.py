@@ -316,7 +316,9 @@ def method(res):
         f"- Seccomp: moby's default profile (runtime/tests/fixtures/seccomp/docker-default.json) "
         f"converted to OCI `linux.seccomp` by the script as dockerd does (x86_64, this kernel, "
         f"Docker's default capabilities): {res['seccomp_rules']} rules naming "
-        f"{res['seccomp_names']} syscalls, default action SCMP_ACT_ERRNO.",
+        f"{res['seccomp_names']} syscalls, default action SCMP_ACT_ERRNO. In that section every round "
+        "runs each runtime without and then with the profile; the cost row is the median of the "
+        "per-round differences.",
         "- husk re-executes itself from a sealed memfd copy for create/run/exec (CVE-2019-5736 "
         "defence). The *husk-presealed* series runs the same binary from a sealed memfd the "
         "script made once, so husk sees it is already sealed and skips the copy + re-exec: the "
@@ -329,6 +331,9 @@ def method(res):
         "the same namespaces and an exec, without cgroups, mounts, pivot_root or a state directory.",
         "- Parallel: N `run` commands spawned at once, wall time until the last one is reaped; then "
         "the script checks that the runtime left no state directory, no cgroup under /husk-bench "
-        "and no process in such a cgroup or naming the state root.",
+        "and no process in such a cgroup or naming the state root. (Its 100 processes also raise "
+        "the load average printed after it.)",
+        "- The machine is shared: other jobs' load is printed under *Machine*; interleaving "
+        "spreads it evenly over the runtimes, but absolute times move with it.",
         "",
     ]
