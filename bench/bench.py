@@ -656,8 +656,14 @@ def main():
     ap.add_argument("--quick", action="store_true", help="few rounds: check the script works")
     ap.add_argument("--report", default=os.path.join(HERE, "results.md"))
     ap.add_argument("--only", default="", help="comma list of sections (debugging)")
+    ap.add_argument("--render", metavar="JSON", help="only rewrite the report from a results.json")
     a = ap.parse_args()
     os.makedirs(OUT, exist_ok=True)
+    if a.render:
+        with open(a.render) as f:
+            res = json.load(f)
+        report.write(res, a.report, os.path.join(os.path.dirname(os.path.abspath(a.report)), "lifecycle.svg"))
+        return 0
     if a.worker:
         return worker_main(a.worker)
     if os.geteuid() != 0:
