@@ -552,7 +552,8 @@ def foreground_memory(rts, bundles, rounds):
 
 def reexec_bench(husk, rounds):
     """The CVE-2019-5736 re-exec in isolation (bench/reexec.c): exec of `husk --version`
-    plainly, from a sealed memfd copy (husk today) and from a detached read-only bind mount;
+    plainly, from a sealed memfd copy (husk's fallback), from a detached read-only bind mount
+    and from a detached read-only overlayfs (husk today);
     plus what an attacker can do through /proc/PID/exe in each mode (on a copy of sleep)."""
     cc = shutil.which("cc") or shutil.which("gcc")
     if not cc:
@@ -563,7 +564,7 @@ def reexec_bench(husk, rounds):
         return {"measured": False, "reason": f"cc failed: {r.stderr.strip()[-300:]}"}
     victim = os.path.join(OUT, "victim-sleep")
     shutil.copy2("/bin/sleep", victim)
-    modes = ("plain", "memfd", "bind")
+    modes = ("plain", "memfd", "bind", "overlay")
     out = {"measured": True, "ms": {m: [] for m in modes}, "probe": {}}
     for _ in range(rounds):
         for m in modes:

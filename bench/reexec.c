@@ -7,16 +7,20 @@
  *                               step appends a byte to BINARY when the defence fails
  *
  * MODE: plain  execve(BINARY): no defence (the floor)
- *       memfd  copy BINARY into a sealed memfd and execveat it (what husk does today)
+ *       memfd  copy BINARY into a sealed memfd and execveat it (husk's fallback)
  *       bind   execveat a detached read-only bind mount of BINARY (open_tree(OPEN_TREE_CLONE)
  *              + mount_setattr(MOUNT_ATTR_RDONLY)): no copy; the mount is in no namespace,
  *              so nothing can remount it read-write or clone it
+ *       overlay execveat BINARY through a detached overlayfs whose lower layers are BINARY's
+ *              directory and an empty one (husk today, as runc 1.2): no copy, and an inode
+ *              of its own on a read-only superblock
  *
  * Built and run by bench/bench.py when a C compiler is available.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <linux/mount.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +61,24 @@ static int prepare(const char *mode, const char *bin)
         if (t < 0 || syscall(SYS_mount_setattr, t, "", AT_EMPTY_PATH, &a, sizeof a) < 0)
             return -1;
         return t;
+    }
+    if (!strcmp(mode, "overlay")) {
+        char dir[4096], name[4096], empty[] = "/run/reexec-empty.XXXXXX", lower[8300];
+        snprintf(dir, sizeof dir, "%s", bin);
+        snprintf(name, sizeof name, "%s", bin);
+        if (!mkdtemp(empty))
+            return -1;
+        snprintf(lower, sizeof lower, "%s:%s", dirname(dir), empty);
+        int fs = syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
+        if (fs < 0 || syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "lowerdir", lower, 0) < 0 ||
+            syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "xino", "off", 0) < 0 ||
+            syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+            return -1;
+        rmdir(empty);
+        int m = syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV);
+        if (m < 0)
+            return -1;
+        return openat(m, basename(name), O_PATH | O_CLOEXEC);
     }
     return AT_FDCWD;
 }

@@ -249,17 +249,20 @@ def reexec_section(rx, life):
     if life:
         d = ms(med(life["husk"]) - med(life["husk-presealed"]))
         L.append(f"In the lifecycle above, husk started from a sealed memfd the script made once "
-                 f"(so husk skips its own copy + re-exec) is {d:.1f} ms faster per `run` "
+                 f"(so husk skips its own re-exec) is {d:.1f} ms faster per `run` "
                  f"({ratio(life['husk-presealed'], life['husk'])} of husk's time).")
         L.append("")
     L += ["`bench/reexec.c` isolates the mechanism: fork + exec of `husk --version`, 20 per sample, "
           f"{len(rx['ms']['plain'])} interleaved samples (median ms per exec):", "",
           "| exec of husk | ms per exec | extra vs plain exec |", "| --- | --- | --- |",
           f"| plain `execve` (no defence) | {m['plain']:.2f} | |",
-          f"| sealed memfd copy + `execveat` (husk today) | {m['memfd']:.2f} | {m['memfd'] - m['plain']:+.2f} |",
-          f"| detached read-only bind mount + `execveat` (alternative) | {m['bind']:.2f} | {m['bind'] - m['plain']:+.2f} |",
+          f"| sealed memfd copy + `execveat` (husk's fallback) | {m['memfd']:.2f} | {m['memfd'] - m['plain']:+.2f} |",
+          f"| detached read-only bind mount + `execveat` (not used: its read-only flag can be cleared) | {m['bind']:.2f} | {m['bind'] - m['plain']:+.2f} |",
           "", "What a process can do through `/proc/PID/exe` of a program started each way "
           "(`reexec probe`, on a copy of sleep):", ""]
+    if "overlay" in m:
+        L.insert(-3, f"| detached read-only overlayfs + `execveat` (husk today), teardown in the exiting "
+                     f"child included | {m['overlay']:.2f} | {m['overlay'] - m['plain']:+.2f} |")
     for mode, lines in rx["probe"].items():
         L.append(f"- {mode}: " + "; ".join(lines))
     L.append("")

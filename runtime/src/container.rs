@@ -501,6 +501,7 @@ pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
             wanted: "only a created container can be started",
         });
     }
+    crate::exeseal::share_teardown_of(record.init_pid);
     let fifo = locked.fifo_path();
     let fd = nix::fcntl::open(
         &fifo,

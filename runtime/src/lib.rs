@@ -10,6 +10,7 @@ pub mod channel;
 pub mod container;
 pub mod control;
 pub mod exec;
+pub mod exeseal;
 pub mod hooks;
 pub mod init;
 pub mod logging;

@@ -112,6 +112,17 @@ pub fn debug_enabled() -> bool {
         .unwrap_or(false)
 }
 
+/// A `--debug` message: to the log file, or stderr without one.
+pub fn debug(msg: &str) {
+    if !debug_enabled() {
+        return;
+    }
+    write("debug", msg);
+    if !has_file() {
+        let _ = writeln!(std::io::stderr(), "{msg}");
+    }
+}
+
 /// `--debug` phase trace: "phase NAME at +1.234ms". Goes to the log file, or stderr without one.
 pub fn phase(name: &str) {
     let (enabled, elapsed, file) = {

@@ -3,5 +3,7 @@
 mod cli;
 
 fn main() {
-    std::process::exit(cli::main());
+    let code = cli::main();
+    husk::exeseal::hand_off_teardown();
+    std::process::exit(code);
 }

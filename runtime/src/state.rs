@@ -158,7 +158,8 @@ impl Store {
         self.root.join(id)
     }
 
-    fn ensure_root(&self) -> Result<(), StateError> {
+    /// Make the state root (mode 0700, as runc) if it does not exist.
+    pub fn ensure_root(&self) -> Result<(), StateError> {
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)

@@ -64,7 +64,7 @@ fn listen_fds() -> u32 {
 }
 
 pub fn run(g: &Globals, a: Args) -> anyhow::Result<i32> {
-    super::ensure_sealed_copy()?;
+    super::ensure_sealed_copy(g)?;
     container::create(&g.store, &a.common.options(&a.id))?;
     Ok(0)
 }

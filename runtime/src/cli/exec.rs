@@ -149,7 +149,7 @@ fn build_process(g: &Globals, a: &Args) -> anyhow::Result<oci_spec::runtime::Pro
 }
 
 pub fn run(g: &Globals, a: Args) -> anyhow::Result<i32> {
-    super::ensure_sealed_copy()?;
+    super::ensure_sealed_copy(g)?;
     if let Some(c) = a.cgroup.as_deref().filter(|c| c.contains(':')) {
         anyhow::bail!("--cgroup {c:?}: the per-controller form is not supported; give one sub-cgroup for all controllers");
     }

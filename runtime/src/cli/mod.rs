@@ -158,13 +158,10 @@ fn run_command(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
-/// CVE-2019-5736: verbs that start container processes run from a sealed memfd copy of the
-/// binary, so nothing in a container can ever reach the host's husk file for writing.
-pub fn ensure_sealed_copy() -> anyhow::Result<()> {
-    if husk::sys::process::running_from_sealed_copy() {
-        return Ok(());
-    }
-    husk::logging::phase("re-exec from sealed memfd");
-    let e = husk::sys::process::reexec_from_sealed_memfd();
-    anyhow::bail!("re-exec husk from a sealed memfd copy (CVE-2019-5736 defence): {e}")
+/// CVE-2019-5736: verbs that put a husk process into a container first re-exec husk from an
+/// immutable copy of itself (`husk::exeseal`).
+pub fn ensure_sealed_copy(g: &Globals) -> anyhow::Result<()> {
+    g.store.ensure_root()?;
+    husk::exeseal::ensure_sealed(g.store.root())?;
+    Ok(())
 }

@@ -20,7 +20,7 @@ pub struct Args {
 }
 
 pub fn run(g: &Globals, a: Args) -> anyhow::Result<i32> {
-    super::ensure_sealed_copy()?;
+    super::ensure_sealed_copy(g)?;
     let opts = a.common.options(&a.id);
     if !a.detach {
         // The init may be a grandchild (namespaces joined by path): adopt it when its parent exits.

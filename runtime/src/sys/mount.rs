@@ -114,9 +114,36 @@ pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, attr: MountAttr) -> Re
 /// given `MOUNT_ATTR_*` flags; attach it with [`move_mount`]. Needs no path at all, so it works
 /// after `pivot_root` even when the container has no `/proc`.
 pub fn fsmount_tmpfs(attr_flags: u64) -> Result<OwnedFd, Errno> {
+    fsmount_new(c"tmpfs", &[], attr_flags)
+}
+
+/// A fresh, detached mount of a new `fstype` superblock configured with string `options`
+/// (`fsopen` → `FSCONFIG_SET_STRING`… → `FSCONFIG_CMD_CREATE` → `fsmount`), with the given
+/// `MOUNT_ATTR_*` flags. Nothing is attached anywhere: the mount lives as long as a
+/// descriptor (or an executing file) refers into it.
+pub fn fsmount_new(
+    fstype: &CStr,
+    options: &[(&CStr, &CStr)],
+    attr_flags: u64,
+) -> Result<OwnedFd, Errno> {
     // SAFETY: the fs name is a valid NUL-terminated string only read during the call.
     let fs =
-        owned(unsafe { libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), libc::FSOPEN_CLOEXEC) })?;
+        owned(unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), libc::FSOPEN_CLOEXEC) })?;
+    for (key, value) in options {
+        // SAFETY: `fs` is a live fs-context descriptor; key and value are NUL-terminated
+        // strings read during the call; FSCONFIG_SET_STRING takes aux = 0.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs.as_raw_fd(),
+                libc::FSCONFIG_SET_STRING,
+                key.as_ptr(),
+                value.as_ptr(),
+                0,
+            )
+        };
+        Errno::result(ret)?;
+    }
     // SAFETY: `fs` is a live fs-context descriptor; FSCONFIG_CMD_CREATE takes no key, value or
     // aux argument, so NULL/0 are the documented values.
     let ret = unsafe {

@@ -1,9 +1,10 @@
 //! Raw process creation and the few process-attribute calls nix does not wrap safely:
 //! `clone3(2)` (fork into new namespaces, optionally straight into a cgroup), `ioprio_set(2)`,
-//! closing every inherited fd, and the sealed-memfd re-exec that defends CVE-2019-5736.
+//! closing every inherited fd, and the re-exec primitives of the CVE-2019-5736 defence
+//! ([`crate::exeseal`]).
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 
@@ -93,6 +94,19 @@ pub fn cloexec_from(from: u32) -> Result<(), Errno> {
     Errno::result(ret).map(drop)
 }
 
+/// Close every fd except `keep` (`close_range(2)` on both sides of it).
+pub fn close_all_but(keep: RawFd) -> Result<(), Errno> {
+    let keep = keep as libc::c_uint;
+    if keep > 0 {
+        // SAFETY: close_range only closes fds of our own table; no memory is passed. The caller
+        // owns the process (a freshly forked child) and uses no fd other than `keep` afterwards.
+        Errno::result(unsafe { libc::syscall(libc::SYS_close_range, 0, keep - 1, 0) })?;
+    }
+    // SAFETY: as above.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, keep + 1, u32::MAX, 0) };
+    Errno::result(ret).map(drop)
+}
+
 /// `personality(2)`.
 pub fn set_personality(persona: libc::c_ulong) -> Result<(), Errno> {
     // SAFETY: personality takes one integer.
@@ -134,41 +148,47 @@ pub fn set_winsize(tty: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<(), Errn
     Errno::result(ret).map(drop)
 }
 
-/// CVE-2019-5736 defence: are we running from the sealed memfd copy made by
-/// [`reexec_from_sealed_memfd`]?
+/// CVE-2019-5736 defence: is our own executable immutable, i.e. one of the copies that
+/// [`crate::exeseal`] makes: a sealed memfd, or a file on a read-only overlayfs superblock?
+/// A container process that reaches `/proc/<pid>/exe` of such a process can never open the
+/// host's husk file for writing.
 pub fn running_from_sealed_copy() -> bool {
-    let Ok(file) = std::fs::File::open("/proc/self/exe") else {
-        return false;
-    };
+    std::fs::File::open("/proc/self/exe").is_ok_and(|f| is_sealed_copy(f.as_fd()))
+}
+
+/// Is `file` (any fd, `O_PATH` included) a sealed memfd or on a read-only overlayfs?
+/// Overlayfs without an upper layer is read-only at the superblock, so every open for writing
+/// fails with EROFS in `inode_permission`, before any other check.
+pub fn is_sealed_copy(file: BorrowedFd<'_>) -> bool {
+    use nix::sys::statvfs::FsFlags;
     // SAFETY: F_GET_SEALS takes no argument and only reads the fd's seals.
     let seals = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GET_SEALS) };
-    seals >= 0 && seals & REQUIRED_SEALS == REQUIRED_SEALS
+    if seals >= 0 && seals & REQUIRED_SEALS == REQUIRED_SEALS {
+        return true;
+    }
+    let overlay = nix::sys::statfs::fstatfs(file)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::OVERLAYFS_SUPER_MAGIC);
+    overlay
+        && nix::sys::statvfs::fstatvfs(file).is_ok_and(|s| s.flags().contains(FsFlags::ST_RDONLY))
 }
 
 const REQUIRED_SEALS: libc::c_int =
     libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
 
-/// Copy our own binary into a sealed, read-only memfd and exec it with the same argv/env.
-/// A container process that later reaches `/proc/<pid>/exe` of a husk process then finds an
-/// immutable anonymous copy, never the host binary (CVE-2019-5736). Returns only on failure.
-pub fn reexec_from_sealed_memfd() -> Errno {
+/// Copy `/proc/self/exe` into a fresh memfd and seal it against any change.
+pub fn sealed_memfd_copy() -> Result<OwnedFd, Errno> {
     let name = c"husk:[CVE-2019-5736]";
     // SAFETY: name is a valid NUL-terminated string; flags are plain integers.
     let raw =
         unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     if raw < 0 {
-        return Errno::last();
+        return Err(Errno::last());
     }
     // SAFETY: memfd_create returned a fresh fd that nothing else owns.
     let memfd = unsafe { OwnedFd::from_raw_fd(raw) };
-    let src = match std::fs::File::open("/proc/self/exe") {
-        Ok(f) => f,
-        Err(e) => return Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-    };
-    let len = match src.metadata() {
-        Ok(m) => m.len() as usize,
-        Err(e) => return Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-    };
+    let io = |e: std::io::Error| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+    let src = std::fs::File::open("/proc/self/exe").map_err(io)?;
+    let len = src.metadata().map_err(io)?.len() as usize;
     let mut copied = 0usize;
     while copied < len {
         // SAFETY: both fds are open for the duration; a null offset uses the file positions.
@@ -181,28 +201,33 @@ pub fn reexec_from_sealed_memfd() -> Errno {
             )
         };
         if n <= 0 {
-            return if n < 0 { Errno::last() } else { Errno::EIO };
+            return Err(if n < 0 { Errno::last() } else { Errno::EIO });
         }
         copied += n as usize;
     }
     // SAFETY: F_ADD_SEALS takes an int of seal bits.
     if unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, REQUIRED_SEALS) } < 0 {
-        return Errno::last();
+        return Err(Errno::last());
     }
+    Ok(memfd)
+}
+
+/// Exec the program `exe` refers to (any fd, `O_PATH` included) with our own argv and
+/// environment. Returns only on failure.
+pub fn reexec(exe: BorrowedFd<'_>) -> Errno {
+    use std::os::unix::ffi::OsStrExt;
     let args: Vec<CString> = std::env::args_os()
-        .map(|a| {
-            CString::new(std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str())).unwrap_or_default()
-        })
+        .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
         .collect();
     let env: Vec<CString> = std::env::vars_os()
         .map(|(k, v)| {
-            let mut kv = std::os::unix::ffi::OsStrExt::as_bytes(k.as_os_str()).to_vec();
+            let mut kv = k.as_bytes().to_vec();
             kv.push(b'=');
-            kv.extend_from_slice(std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str()));
+            kv.extend_from_slice(v.as_bytes());
             CString::new(kv).unwrap_or_default()
         })
         .collect();
-    match nix::unistd::fexecve(memfd.as_raw_fd(), &args, &env) {
+    match nix::unistd::fexecve(exe.as_raw_fd(), &args, &env) {
         Ok(never) => match never {},
         Err(e) => e,
     }
