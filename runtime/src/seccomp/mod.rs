@@ -22,10 +22,14 @@
 //! * [`send_listener_fd`] runs in the parent: sends the listener to `listenerPath` with runc's
 //!   `ContainerProcessState` JSON.
 //!
+//! The exported program is cached per profile (`cache`): libseccomp needs 10–20 ms for Docker's
+//! default profile, every time.
+//!
 //! Flags: `SECCOMP_FILTER_FLAG_LOG`, `_SPEC_ALLOW` and `_WAIT_KILLABLE_RECV` (the latter needs a
 //! notify rule) are passed to seccomp(2); `SECCOMP_FILTER_FLAG_TSYNC` is accepted and ignored as
 //! runc does. Other names are errors.
 
+mod cache;
 mod enosys;
 mod filter;
 mod listener;
@@ -143,9 +147,12 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
 /// (`SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`, `SCMP_ARCH_PARISC*`).
 pub fn compile_json(linux_seccomp: &serde_json::Value) -> Result<Program, SeccompError> {
     let profile = profile::Profile::from_json(linux_seccomp)?;
-    let ctx = filter::build(&profile)?;
-    let mut program = enosys::stub(&profile)?;
-    program.extend(filter::export(&ctx)?);
+    let program = cache::get_or_compile(linux_seccomp, || {
+        let ctx = filter::build(&profile)?;
+        let mut program = enosys::stub(&profile)?;
+        program.extend(filter::export(&ctx)?);
+        Ok::<_, SeccompError>(program)
+    })?;
     if program.len() > sys::MAX_INSTRUCTIONS {
         return Err(SeccompError::TooLong {
             len: program.len(),
