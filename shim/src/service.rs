@@ -28,7 +28,7 @@ use containerd_shim_protos::types::task::{ProcessInfo, Status as ApiStatus};
 
 use crate::engine::{CreateOpts, Engine, ExecOpts, ProcessIo};
 use crate::error::ShimError;
-use crate::events::EventSender;
+use crate::events::{Event, EventSender};
 use crate::mount::{self, MountSpec};
 use crate::options::{self, RuntimeOptions};
 use crate::process::{ExecProcess, Exit, InitProcess, IoHandles, Lifecycle, Status, StdioPaths};
@@ -235,7 +235,7 @@ impl TaskService {
             };
             self.events.send(
                 topics::TASK_EXIT_EVENT_TOPIC,
-                Box::new(TaskExit {
+                Event::task(TaskExit {
                     container_id: c.init.id.clone(),
                     id,
                     pid: p.life().pid(),
@@ -323,7 +323,7 @@ impl TaskService {
             Box::new(move || {
                 events.send(
                     topics::TASK_OOM_EVENT_TOPIC,
-                    Box::new(TaskOOM {
+                    Event::task(TaskOOM {
                         container_id: cid.clone(),
                         ..Default::default()
                     }),
@@ -332,7 +332,7 @@ impl TaskService {
         );
         self.events.send(
             topics::TASK_CREATE_EVENT_TOPIC,
-            Box::new(TaskCreate {
+            Event::task(TaskCreate {
                 container_id: req.id.clone(),
                 bundle: req.bundle.clone(),
                 rootfs: req.rootfs.clone(),
@@ -364,7 +364,7 @@ impl TaskService {
                 let pid = init.life.pid();
                 self.events.send(
                     topics::TASK_START_EVENT_TOPIC,
-                    Box::new(TaskStart {
+                    Event::task(TaskStart {
                         container_id: init.id.clone(),
                         pid,
                         ..Default::default()
@@ -389,7 +389,7 @@ impl TaskService {
                 exec.life.started();
                 self.events.send(
                     topics::TASK_EXEC_STARTED_EVENT_TOPIC,
-                    Box::new(TaskExecStarted {
+                    Event::task(TaskExecStarted {
                         container_id: c.init.id.clone(),
                         exec_id: exec.exec_id.clone(),
                         pid,
@@ -428,7 +428,7 @@ impl TaskService {
                 lock(&self.containers).remove(&init.id);
                 self.events.send(
                     topics::TASK_DELETE_EVENT_TOPIC,
-                    Box::new(TaskDelete {
+                    Event::task(TaskDelete {
                         container_id: init.id.clone(),
                         pid,
                         exit_status: exit.code,
@@ -486,7 +486,7 @@ impl TaskService {
         }
         self.events.send(
             topics::TASK_EXEC_ADDED_EVENT_TOPIC,
-            Box::new(TaskExecAdded {
+            Event::task(TaskExecAdded {
                 container_id: req.id.clone(),
                 exec_id: req.exec_id.clone(),
                 ..Default::default()
@@ -556,7 +556,7 @@ impl TaskService {
         c.init.life.pause()?;
         self.events.send(
             topics::TASK_PAUSED_EVENT_TOPIC,
-            Box::new(TaskPaused {
+            Event::task(TaskPaused {
                 container_id: req.id.clone(),
                 ..Default::default()
             }),
@@ -571,7 +571,7 @@ impl TaskService {
         c.init.life.resume()?;
         self.events.send(
             topics::TASK_RESUMED_EVENT_TOPIC,
-            Box::new(TaskResumed {
+            Event::task(TaskResumed {
                 container_id: req.id.clone(),
                 ..Default::default()
             }),

@@ -197,7 +197,17 @@ impl Shim for HuskShim {
                 std::process::exit(1);
             }
         };
-        let events = Arc::new(Publisher::new(publisher, self.namespace.clone()));
+        // Events go over a connection of our own (see events.rs); the crate's
+        // publisher and its connection are dropped.
+        drop(publisher);
+        let address = std::env::var("TTRPC_ADDRESS").unwrap_or_default();
+        let events = match Publisher::connect(&address, self.namespace.clone()) {
+            Ok(p) => Arc::new(p),
+            Err(e) => {
+                log::error!("events publisher: {e}");
+                std::process::exit(1);
+            }
+        };
         let exit = self.exit.clone();
         let service = Arc::new(TaskService::new(
             Box::new(HuskFactory {

@@ -249,7 +249,7 @@ fn every_wait_caller_gets_the_exit_and_the_event_carries_it() {
     let ev = h.events.0.lock().unwrap();
     let exit = ev
         .iter()
-        .find_map(|(_, e)| e.downcast_ref::<TaskExit>())
+        .find_map(|(_, e)| e.decode::<TaskExit>())
         .unwrap();
     assert_eq!(
         (
@@ -342,12 +342,12 @@ fn exec_process_has_its_own_state_events_and_exit() {
         let ev = h.events.0.lock().unwrap();
         let started = ev
             .iter()
-            .find_map(|(_, e)| e.downcast_ref::<TaskExecStarted>())
+            .find_map(|(_, e)| e.decode::<TaskExecStarted>())
             .unwrap();
         assert_eq!((started.exec_id.as_str(), started.pid), ("e1", pid));
         let exit = ev
             .iter()
-            .find_map(|(_, e)| e.downcast_ref::<TaskExit>())
+            .find_map(|(_, e)| e.decode::<TaskExit>())
             .unwrap();
         assert_eq!(exit.id, "e1");
     }
