@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end test of containerd-shim-husk-v2 under a private containerd.
 #
-# Usage: hack/shim-e2e.sh [SHIM_BIN [HUSK_BIN]]   (defaults: target/release/…)
+# Usage: hack/shim-e2e.sh [SHIM_BIN [HUSK_BIN]]   (defaults: the static shim `make build`
+# links, target/<host triple>/release/…, else target/release/…; husk from target/release)
 # Installs Debian's containerd if missing, runs containerd by hand with its own
 # root/state/sockets under a temp dir (CRI plugin off), copies the shim and husk
 # into a temp dir on containerd's PATH, imports a busybox image made from
@@ -11,7 +12,9 @@
 set -u
 
 ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
-SHIM_BIN=${1:-$ROOT_DIR/target/release/containerd-shim-husk-v2}
+HOST_TRIPLE=$(rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+SHIM_BIN=${1:-$ROOT_DIR/target/$HOST_TRIPLE/release/containerd-shim-husk-v2}
+[ -x "$SHIM_BIN" ] || SHIM_BIN=$ROOT_DIR/target/release/containerd-shim-husk-v2
 HUSK_BIN=${2:-$ROOT_DIR/target/release/husk}
 RUNTIME=io.containerd.husk.v2
 NS=husk-e2e
