@@ -103,6 +103,27 @@ fn api_status(s: Status) -> ApiStatus {
     }
 }
 
+/// Whether the container's other processes must die with its init, as
+/// containerd's runc shim decides (`runc.ShouldKillAllOnExit`): yes unless the
+/// bundle gives the container a pid namespace of its own (a `pid` entry without
+/// a path). In its own namespace the kernel kills them when init exits; sharing
+/// the host's, or joining another by path, nothing would, and exec'd processes
+/// would outlive the task. An unreadable config.json also means yes.
+pub fn kills_all_on_exit(bundle: &Path) -> bool {
+    let Some(spec) = std::fs::read(bundle.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    else {
+        return true;
+    };
+    let own_pid_ns = spec["linux"]["namespaces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|ns| ns["type"] == "pid" && ns["path"].as_str().unwrap_or("").is_empty());
+    !own_pid_ns
+}
+
 pub struct TaskService {
     factory: Box<dyn EngineFactory>,
     events: Arc<dyn EventSender>,
@@ -221,8 +242,20 @@ impl TaskService {
     }
 
     /// Drains the process's output, then records the exit (waking Wait) and
-    /// publishes TaskExit.
+    /// publishes TaskExit. An init whose container shares a pid namespace first
+    /// takes the container's other processes with it (see [`kills_all_on_exit`]),
+    /// before the drain: they may hold the output pipes open.
     fn finish_exit(&self, c: &Container, p: &Proc, exit: Exit) {
+        if let Proc::Init(init) = p {
+            if kills_all_on_exit(&init.bundle) {
+                match c.engine.kill(&init.id, libc::SIGKILL as u32, true) {
+                    Ok(())
+                    | Err(crate::error::EngineError::ProcessFinished { .. })
+                    | Err(crate::error::EngineError::NoSuchContainer { .. }) => {}
+                    Err(e) => log::error!("kill the processes left in {}: {e}", init.id),
+                }
+            }
+        }
         let copiers = std::mem::take(&mut lock(p.io()).copiers);
         for h in copiers {
             let _ = h.join();
