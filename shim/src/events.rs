@@ -96,7 +96,12 @@ impl Publisher {
     }
 }
 
-fn forward(client: &EventsClient, topic: &str, namespace: &str, event: Event) -> Result<(), String> {
+fn forward(
+    client: &EventsClient,
+    topic: &str,
+    namespace: &str,
+    event: Event,
+) -> Result<(), String> {
     let envelope = Envelope {
         timestamp: timestamp(SystemTime::now()),
         namespace: namespace.to_string(),
@@ -160,7 +165,11 @@ mod tests {
         };
         let event = Event::task(exit.clone());
         assert_eq!(event.decode::<TaskExit>(), Some(exit.clone()));
-        assert_eq!(event.decode::<TaskOOM>(), None, "decoded only as its own type");
+        assert_eq!(
+            event.decode::<TaskOOM>(),
+            None,
+            "decoded only as its own type"
+        );
         let any = event.into_any().unwrap();
         assert_eq!(any.type_url, "containerd.events.TaskExit");
         assert_eq!(TaskExit::parse_from_bytes(&any.value).unwrap(), exit);

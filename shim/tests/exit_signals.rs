@@ -34,10 +34,8 @@ fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitSt
 }
 
 fn serve_then_signal(name: &str, signal: nix::sys::signal::Signal) {
-    let dir = Dir(std::env::temp_dir().join(format!(
-        "husk-shim-sig-{}-{name}",
-        std::process::id()
-    )));
+    let dir =
+        Dir(std::env::temp_dir().join(format!("husk-shim-sig-{}-{name}", std::process::id())));
     let _ = std::fs::remove_dir_all(&dir.0);
     std::fs::create_dir_all(&dir.0).unwrap();
     // containerd's side: its ttrpc socket (the shim connects for events) and the

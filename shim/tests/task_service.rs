@@ -282,7 +282,12 @@ fn init_exit_calls(id: &str, bundle: &Bundle) -> Vec<String> {
     h.svc.on_exit(exec_pid, 0);
     h.events.wait_for("/tasks/exit");
     assert!(
-        !h.engine.calls.lock().unwrap().iter().any(|c| c.starts_with("kill")),
+        !h.engine
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|c| c.starts_with("kill")),
         "an exec's exit kills nothing"
     );
     h.svc.on_exit(pid, 0);
@@ -354,10 +359,7 @@ fn every_wait_caller_gets_the_exit_and_the_event_carries_it() {
     }
     h.events.wait_for("/tasks/exit");
     let ev = h.events.0.lock().unwrap();
-    let exit = ev
-        .iter()
-        .find_map(|(_, e)| e.decode::<TaskExit>())
-        .unwrap();
+    let exit = ev.iter().find_map(|(_, e)| e.decode::<TaskExit>()).unwrap();
     assert_eq!(
         (
             exit.container_id.as_str(),
@@ -452,10 +454,7 @@ fn exec_process_has_its_own_state_events_and_exit() {
             .find_map(|(_, e)| e.decode::<TaskExecStarted>())
             .unwrap();
         assert_eq!((started.exec_id.as_str(), started.pid), ("e1", pid));
-        let exit = ev
-            .iter()
-            .find_map(|(_, e)| e.decode::<TaskExit>())
-            .unwrap();
+        let exit = ev.iter().find_map(|(_, e)| e.decode::<TaskExit>()).unwrap();
         assert_eq!(exit.id, "e1");
     }
     h.svc
