@@ -1,8 +1,8 @@
 """containerd shims: RSS of an idle shim that holds a `sleep` container, and `ctr run --rm`
 latency, containerd-shim-husk-v2 vs containerd-shim-runc-v2.
 
-Runs only when target/release/containerd-shim-husk-v2 exists (HUSK_BENCH_SHIM overrides the
-path). Starts a private containerd (own config, root, state and socket under
+Runs only when the shim is built: HUSK_BENCH_SHIM, else the static build `make build` makes
+(target/<host triple>/release/containerd-shim-husk-v2), else target/release/. Starts a private containerd (own config, root, state and socket under
 /run/husk-bench-containerd and /var/lib/husk-bench-containerd; the CRI plugin disabled), imports
 a one-layer busybox image built here (no registry needed) and runs containers in the
 containerd namespace `husk-bench`, so their cgroups are /husk-bench/<id> like the rest of the
@@ -28,9 +28,9 @@ IMAGE = "docker.io/library/husk-bench-busybox:latest"
 
 
 def run(repo, out, husk, cg_parent, rounds):
-    shim = os.environ.get("HUSK_BENCH_SHIM") or os.path.join(repo, "target/release/containerd-shim-husk-v2")
-    if not os.access(shim, os.X_OK):
-        return {"measured": False, "reason": "shim not built (no target/release/containerd-shim-husk-v2)"}
+    shim = os.environ.get("HUSK_BENCH_SHIM") or default_shim(repo)
+    if not shim or not os.access(shim, os.X_OK):
+        return {"measured": False, "reason": "shim not built (no containerd-shim-husk-v2 under target/)"}
     missing = [b for b in ("containerd", "ctr", "containerd-shim-runc-v2") if not shutil.which(b)]
     if missing:
         r = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "containerd"],
@@ -52,6 +52,17 @@ def run(repo, out, husk, cg_parent, rounds):
         return measure(d, rounds)
     finally:
         d.stop()
+
+
+def default_shim(repo):
+    """The static shim `make build` links (target/<triple>/release), else cargo's default one."""
+    host = subprocess.run(["rustc", "-vV"], capture_output=True, text=True).stdout
+    triple = next((line.split(": ", 1)[1] for line in host.splitlines() if line.startswith("host: ")), "")
+    for rel in ([f"target/{triple}/release"] if triple else []) + ["target/release"]:
+        path = os.path.join(repo, rel, "containerd-shim-husk-v2")
+        if os.access(path, os.X_OK):
+            return path
+    return None
 
 
 def measure(d, rounds):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end test of containerd-shim-husk-v2 under a private containerd.
 #
-# Usage: hack/shim-e2e.sh [SHIM_BIN [HUSK_BIN]]   (defaults: target/release/…)
+# Usage: hack/shim-e2e.sh [SHIM_BIN [HUSK_BIN]]   (defaults: the static shim `make build`
+# links, target/<host triple>/release/…, else target/release/…; husk from target/release)
 # Installs Debian's containerd if missing, runs containerd by hand with its own
 # root/state/sockets under a temp dir (CRI plugin off), copies the shim and husk
 # into a temp dir on containerd's PATH, imports a busybox image made from
@@ -11,7 +12,9 @@
 set -u
 
 ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
-SHIM_BIN=${1:-$ROOT_DIR/target/release/containerd-shim-husk-v2}
+HOST_TRIPLE=$(rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+SHIM_BIN=${1:-$ROOT_DIR/target/$HOST_TRIPLE/release/containerd-shim-husk-v2}
+[ -x "$SHIM_BIN" ] || SHIM_BIN=$ROOT_DIR/target/release/containerd-shim-husk-v2
 HUSK_BIN=${2:-$ROOT_DIR/target/release/husk}
 RUNTIME=io.containerd.husk.v2
 NS=husk-e2e
@@ -188,6 +191,32 @@ ctr_ run --rm --runtime "$RUNTIME" --cgroup "$CG/t-oom" --memory-limit 16777216 
 st=$?
 sleep 0.5
 if grep -q /tasks/oom "$T/events.log"; then ok "TaskOOM published (exit status $st)"; else bad "TaskOOM published" "exit status $st"; fi
+
+# 7b. a container in the host's pid namespace: its init's exit takes an exec'd process
+# with it (containerd's runc shim: ShouldKillAllOnExit -> kill --all SIGKILL), since no
+# pid namespace teardown would. A container with its own pid namespace is the kernel's job.
+# (Joined through this script's own /proc/PID/ns/pid: /proc/1/ns may be unreadable here.)
+runout=$(ctr_ run -d --runtime "$RUNTIME" --cgroup "$CG/t-hostpid" --with-ns "pid:/proc/$$/ns/pid" "$IMG" t-hostpid sleep 1000 2>&1)
+ipid=$(ctr_ task ls | awk '$1=="t-hostpid"{print $2}')
+ctr_ task exec -d --exec-id e-orphan t-hostpid sleep 1001 >/dev/null 2>&1
+epid=
+for _ in $(seq 30); do
+    epid=$(ctr_ task ps t-hostpid 2>/dev/null | awk -v i="$ipid" 'NR>1 && $1!=i {print $1}' | head -1)
+    [ -n "$epid" ] && break; sleep 0.1
+done
+if [ -n "$ipid" ] && [ -n "$epid" ] && kill -0 "$epid" 2>/dev/null; then
+    kill -9 "$ipid"
+    for _ in $(seq 50); do kill -0 "$epid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$epid" 2>/dev/null; then
+        bad "host pid namespace: exec'd sleep $epid dies with init $ipid" "$(ps -o pid,stat,args -p "$epid")"
+    else
+        ok "host pid namespace: exec'd sleep dies with its init"
+    fi
+else
+    bad "host pid namespace: container with an exec'd sleep" "init [$ipid] exec [$epid]: $runout $(ctr_ task ps t-hostpid 2>&1 | head -5)"
+fi
+ctr_ task rm -f t-hostpid >/dev/null 2>&1; ctr_ container rm t-hostpid >/dev/null 2>&1
+[ -n "$epid" ] && kill -9 "$epid" 2>/dev/null
 
 # 8. leaks
 sleep 0.5

@@ -28,7 +28,7 @@ use containerd_shim_protos::types::task::{ProcessInfo, Status as ApiStatus};
 
 use crate::engine::{CreateOpts, Engine, ExecOpts, ProcessIo};
 use crate::error::ShimError;
-use crate::events::EventSender;
+use crate::events::{Event, EventSender};
 use crate::mount::{self, MountSpec};
 use crate::options::{self, RuntimeOptions};
 use crate::process::{ExecProcess, Exit, InitProcess, IoHandles, Lifecycle, Status, StdioPaths};
@@ -101,6 +101,27 @@ fn api_status(s: Status) -> ApiStatus {
         Status::Paused => ApiStatus::PAUSED,
         Status::Stopped => ApiStatus::STOPPED,
     }
+}
+
+/// Whether the container's other processes must die with its init, as
+/// containerd's runc shim decides (`runc.ShouldKillAllOnExit`): yes unless the
+/// bundle gives the container a pid namespace of its own (a `pid` entry without
+/// a path). In its own namespace the kernel kills them when init exits; sharing
+/// the host's, or joining another by path, nothing would, and exec'd processes
+/// would outlive the task. An unreadable config.json also means yes.
+pub fn kills_all_on_exit(bundle: &Path) -> bool {
+    let Some(spec) = std::fs::read(bundle.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    else {
+        return true;
+    };
+    let own_pid_ns = spec["linux"]["namespaces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|ns| ns["type"] == "pid" && ns["path"].as_str().unwrap_or("").is_empty());
+    !own_pid_ns
 }
 
 pub struct TaskService {
@@ -221,8 +242,20 @@ impl TaskService {
     }
 
     /// Drains the process's output, then records the exit (waking Wait) and
-    /// publishes TaskExit.
+    /// publishes TaskExit. An init whose container shares a pid namespace first
+    /// takes the container's other processes with it (see [`kills_all_on_exit`]),
+    /// before the drain: they may hold the output pipes open.
     fn finish_exit(&self, c: &Container, p: &Proc, exit: Exit) {
+        if let Proc::Init(init) = p {
+            if kills_all_on_exit(&init.bundle) {
+                match c.engine.kill(&init.id, libc::SIGKILL as u32, true) {
+                    Ok(())
+                    | Err(crate::error::EngineError::ProcessFinished { .. })
+                    | Err(crate::error::EngineError::NoSuchContainer { .. }) => {}
+                    Err(e) => log::error!("kill the processes left in {}: {e}", init.id),
+                }
+            }
+        }
         let copiers = std::mem::take(&mut lock(p.io()).copiers);
         for h in copiers {
             let _ = h.join();
@@ -235,7 +268,7 @@ impl TaskService {
             };
             self.events.send(
                 topics::TASK_EXIT_EVENT_TOPIC,
-                Box::new(TaskExit {
+                Event::task(TaskExit {
                     container_id: c.init.id.clone(),
                     id,
                     pid: p.life().pid(),
@@ -323,7 +356,7 @@ impl TaskService {
             Box::new(move || {
                 events.send(
                     topics::TASK_OOM_EVENT_TOPIC,
-                    Box::new(TaskOOM {
+                    Event::task(TaskOOM {
                         container_id: cid.clone(),
                         ..Default::default()
                     }),
@@ -332,7 +365,7 @@ impl TaskService {
         );
         self.events.send(
             topics::TASK_CREATE_EVENT_TOPIC,
-            Box::new(TaskCreate {
+            Event::task(TaskCreate {
                 container_id: req.id.clone(),
                 bundle: req.bundle.clone(),
                 rootfs: req.rootfs.clone(),
@@ -364,7 +397,7 @@ impl TaskService {
                 let pid = init.life.pid();
                 self.events.send(
                     topics::TASK_START_EVENT_TOPIC,
-                    Box::new(TaskStart {
+                    Event::task(TaskStart {
                         container_id: init.id.clone(),
                         pid,
                         ..Default::default()
@@ -389,7 +422,7 @@ impl TaskService {
                 exec.life.started();
                 self.events.send(
                     topics::TASK_EXEC_STARTED_EVENT_TOPIC,
-                    Box::new(TaskExecStarted {
+                    Event::task(TaskExecStarted {
                         container_id: c.init.id.clone(),
                         exec_id: exec.exec_id.clone(),
                         pid,
@@ -428,7 +461,7 @@ impl TaskService {
                 lock(&self.containers).remove(&init.id);
                 self.events.send(
                     topics::TASK_DELETE_EVENT_TOPIC,
-                    Box::new(TaskDelete {
+                    Event::task(TaskDelete {
                         container_id: init.id.clone(),
                         pid,
                         exit_status: exit.code,
@@ -486,7 +519,7 @@ impl TaskService {
         }
         self.events.send(
             topics::TASK_EXEC_ADDED_EVENT_TOPIC,
-            Box::new(TaskExecAdded {
+            Event::task(TaskExecAdded {
                 container_id: req.id.clone(),
                 exec_id: req.exec_id.clone(),
                 ..Default::default()
@@ -556,7 +589,7 @@ impl TaskService {
         c.init.life.pause()?;
         self.events.send(
             topics::TASK_PAUSED_EVENT_TOPIC,
-            Box::new(TaskPaused {
+            Event::task(TaskPaused {
                 container_id: req.id.clone(),
                 ..Default::default()
             }),
@@ -571,7 +604,7 @@ impl TaskService {
         c.init.life.resume()?;
         self.events.send(
             topics::TASK_RESUMED_EVENT_TOPIC,
-            Box::new(TaskResumed {
+            Event::task(TaskResumed {
                 container_id: req.id.clone(),
                 ..Default::default()
             }),

@@ -5,14 +5,16 @@
 //! pod's containers share it), how to clean up after a dead one, and builds the
 //! task service with the husk engine and containerd's event publisher.
 
+use std::io::{Read, Write};
 use std::os::unix::fs::FileTypeExt;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::util::write_address;
-use containerd_shim::{api::DeleteResponse, Config, ExitSignal, Flags, Shim, StartOpts};
+use containerd_shim::{api::DeleteResponse, Config, Flags, Shim, StartOpts};
 use serde::{Deserialize, Serialize};
 
 use crate::api::TaskApi;
@@ -42,7 +44,51 @@ pub struct HuskShim {
     id: String,
     namespace: String,
     bundle: PathBuf,
-    exit: Arc<ExitSignal>,
+    exit: Arc<ExitTrigger>,
+}
+
+/// What ends the server: Shutdown with no container left, or SIGTERM/SIGINT.
+///
+/// A socket pair: both the Shutdown RPC and the signal handlers (signal-hook's
+/// async-signal-safe self-pipe write) put a byte in it, and [`Shim::wait`] returns
+/// once one arrives; containerd-shim then stops the ttrpc server and removes the
+/// socket. containerd-shim's own signal thread only logs SIGTERM/SIGINT, whereas
+/// containerd's Go shims cancel their context and exit on them.
+struct ExitTrigger {
+    rx: UnixStream,
+    tx: UnixStream,
+}
+
+impl ExitTrigger {
+    fn new() -> std::io::Result<Self> {
+        let (rx, tx) = UnixStream::pair()?;
+        Ok(ExitTrigger { rx, tx })
+    }
+
+    fn on_signals(&self, signals: &[libc::c_int]) -> std::io::Result<()> {
+        for &sig in signals {
+            signal_hook::low_level::pipe::register(sig, self.tx.try_clone()?)?;
+        }
+        Ok(())
+    }
+
+    fn fire(&self) {
+        let _ = (&self.tx).write(&[1]);
+    }
+
+    fn wait(&self) {
+        let mut byte = [0u8; 1];
+        loop {
+            match (&self.rx).read(&mut byte) {
+                Ok(_) => return,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::error!("wait for the exit trigger: {e}");
+                    return;
+                }
+            }
+        }
+    }
 }
 
 struct HuskFactory {
@@ -117,11 +163,18 @@ impl Shim for HuskShim {
         } else {
             PathBuf::from(&args.bundle)
         };
+        let exit = match ExitTrigger::new() {
+            Ok(e) => Arc::new(e),
+            Err(e) => {
+                eprintln!("containerd-shim-husk-v2: socketpair for the exit trigger: {e}");
+                std::process::exit(1);
+            }
+        };
         HuskShim {
             id: args.id.clone(),
             namespace: args.namespace.clone(),
             bundle,
-            exit: Arc::new(ExitSignal::default()),
+            exit,
         }
     }
 
@@ -190,6 +243,11 @@ impl Shim for HuskShim {
     }
 
     fn create_task_service(&self, publisher: RemotePublisher) -> TaskApi {
+        // Only the serving process gets here, before its server starts.
+        if let Err(e) = self.exit.on_signals(&[libc::SIGTERM, libc::SIGINT]) {
+            log::error!("handle SIGTERM/SIGINT: {e}");
+            std::process::exit(1);
+        }
         let reaper = match Reaper::start() {
             Ok(r) => r,
             Err(e) => {
@@ -197,7 +255,17 @@ impl Shim for HuskShim {
                 std::process::exit(1);
             }
         };
-        let events = Arc::new(Publisher::new(publisher, self.namespace.clone()));
+        // Events go over a connection of our own (see events.rs); the crate's
+        // publisher and its connection are dropped.
+        drop(publisher);
+        let address = std::env::var("TTRPC_ADDRESS").unwrap_or_default();
+        let events = match Publisher::connect(&address, self.namespace.clone()) {
+            Ok(p) => Arc::new(p),
+            Err(e) => {
+                log::error!("events publisher: {e}");
+                std::process::exit(1);
+            }
+        };
         let exit = self.exit.clone();
         let service = Arc::new(TaskService::new(
             Box::new(HuskFactory {
@@ -205,7 +273,7 @@ impl Shim for HuskShim {
                 namespace: self.namespace.clone(),
             }),
             events,
-            Box::new(move || exit.signal()),
+            Box::new(move || exit.fire()),
         ));
         let svc = service.clone();
         reaper.set_sink(Box::new(move |pid, code| svc.on_exit(pid, code)));

@@ -212,10 +212,122 @@ fn container_lifecycle_publishes_create_start_exit_delete_in_order() {
         })
         .unwrap_err();
     assert_eq!(code(err), ttrpc::Code::NOT_FOUND);
+    // No readable config.json: like containerd, the rest of the container is
+    // killed when its init exits.
     assert_eq!(
         *h.engine.calls.lock().unwrap(),
-        ["create c1", "start c1", "delete c1 false"]
+        ["create c1", "start c1", "kill c1 9 true", "delete c1 false"]
     );
+}
+
+/// A bundle dir with a config.json holding `namespaces`; removed on drop.
+struct Bundle(std::path::PathBuf);
+impl Bundle {
+    fn new(name: &str, namespaces: &str) -> Bundle {
+        let dir = std::env::temp_dir().join(format!("husk-shim-ts-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("config.json"),
+            format!("{{\"ociVersion\":\"1.0.2\",\"linux\":{{\"namespaces\":{namespaces}}}}}"),
+        )
+        .unwrap();
+        Bundle(dir)
+    }
+}
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Creates and starts `id` in `bundle`, runs an exec in it, lets the init exit;
+/// returns the engine calls once TaskExit is out.
+fn init_exit_calls(id: &str, bundle: &Bundle) -> Vec<String> {
+    let h = harness();
+    let pid = h
+        .svc
+        .create(CreateTaskRequest {
+            id: id.into(),
+            bundle: bundle.0.display().to_string(),
+            ..Default::default()
+        })
+        .unwrap()
+        .pid;
+    h.svc
+        .start(StartRequest {
+            id: id.into(),
+            ..Default::default()
+        })
+        .unwrap();
+    h.svc
+        .exec(ExecProcessRequest {
+            id: id.into(),
+            exec_id: "e1".into(),
+            spec: MessageField::some(Any {
+                value: b"{\"args\":[\"sleep\",\"100\"]}".to_vec(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .unwrap();
+    let exec_pid = h
+        .svc
+        .start(StartRequest {
+            id: id.into(),
+            exec_id: "e1".into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .pid;
+    h.svc.on_exit(exec_pid, 0);
+    h.events.wait_for("/tasks/exit");
+    assert!(
+        !h.engine
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|c| c.starts_with("kill")),
+        "an exec's exit kills nothing"
+    );
+    h.svc.on_exit(pid, 0);
+    h.svc
+        .wait(WaitRequest {
+            id: id.into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let calls = h.engine.calls.lock().unwrap().clone();
+    calls
+}
+
+#[test]
+fn init_exit_kills_the_rest_when_the_pid_namespace_is_shared() {
+    let host = Bundle::new("host-pid", r#"[{"type":"mount"},{"type":"network"}]"#);
+    let joined = Bundle::new(
+        "joined-pid",
+        r#"[{"type":"mount"},{"type":"pid","path":"/proc/1/ns/pid"}]"#,
+    );
+    for (id, bundle) in [("k1", &host), ("k2", &joined)] {
+        let calls = init_exit_calls(id, bundle);
+        // Before Wait returned (the kill precedes the recorded exit).
+        assert_eq!(
+            calls,
+            [
+                format!("create {id}"),
+                format!("start {id}"),
+                format!("exec {id} e1"),
+                format!("kill {id} 9 true")
+            ]
+        );
+    }
+}
+
+#[test]
+fn init_exit_leaves_its_own_pid_namespace_to_the_kernel() {
+    let own = Bundle::new("own-pid", r#"[{"type":"pid"},{"type":"mount"}]"#);
+    let calls = init_exit_calls("k3", &own);
+    assert_eq!(calls, ["create k3", "start k3", "exec k3 e1"]);
 }
 
 #[test]
@@ -247,10 +359,7 @@ fn every_wait_caller_gets_the_exit_and_the_event_carries_it() {
     }
     h.events.wait_for("/tasks/exit");
     let ev = h.events.0.lock().unwrap();
-    let exit = ev
-        .iter()
-        .find_map(|(_, e)| e.downcast_ref::<TaskExit>())
-        .unwrap();
+    let exit = ev.iter().find_map(|(_, e)| e.decode::<TaskExit>()).unwrap();
     assert_eq!(
         (
             exit.container_id.as_str(),
@@ -342,13 +451,10 @@ fn exec_process_has_its_own_state_events_and_exit() {
         let ev = h.events.0.lock().unwrap();
         let started = ev
             .iter()
-            .find_map(|(_, e)| e.downcast_ref::<TaskExecStarted>())
+            .find_map(|(_, e)| e.decode::<TaskExecStarted>())
             .unwrap();
         assert_eq!((started.exec_id.as_str(), started.pid), ("e1", pid));
-        let exit = ev
-            .iter()
-            .find_map(|(_, e)| e.downcast_ref::<TaskExit>())
-            .unwrap();
+        let exit = ev.iter().find_map(|(_, e)| e.decode::<TaskExit>()).unwrap();
         assert_eq!(exit.id, "e1");
     }
     h.svc
