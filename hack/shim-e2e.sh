@@ -82,25 +82,7 @@ for _ in $(seq 100); do ctr --address "$SOCK" version >/dev/null 2>&1 && break; 
 ctr --address "$SOCK" version >/dev/null 2>&1 || { echo "containerd did not start"; tail "$T/containerd.log"; exit 1; }
 
 # --- a busybox OCI image made by hand ---
-mkimage() {
-    local d=$T/img r=$T/img/rootfs
-    mkdir -p "$r/bin" "$r/proc" "$r/sys" "$r/dev" "$r/tmp" "$r/etc" "$d/blobs/sha256"
-    cp /bin/busybox "$r/bin/busybox"
-    for a in sh echo sleep cat dd head wc true false ps ls tty yes id; do ln -s busybox "$r/bin/$a"; done
-    tar -C "$r" -cf "$d/layer.tar" .
-    local ld ls cd cs md ms
-    ld=$(sha256sum "$d/layer.tar" | cut -d' ' -f1); ls=$(stat -c %s "$d/layer.tar")
-    mv "$d/layer.tar" "$d/blobs/sha256/$ld"
-    printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":["sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$ld" > "$d/config"
-    cd=$(sha256sum "$d/config" | cut -d' ' -f1); cs=$(stat -c %s "$d/config"); mv "$d/config" "$d/blobs/sha256/$cd"
-    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%s}]}' "$cd" "$cs" "$ld" "$ls" > "$d/manifest"
-    md=$(sha256sum "$d/manifest" | cut -d' ' -f1); ms=$(stat -c %s "$d/manifest"); mv "$d/manifest" "$d/blobs/sha256/$md"
-    printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"io.containerd.image.name":"%s","org.opencontainers.image.ref.name":"e2e"}}]}' "$md" "$ms" "$IMG" > "$d/index.json"
-    echo '{"imageLayoutVersion":"1.0.0"}' > "$d/oci-layout"
-    rm -rf "$r"
-    tar -C "$d" -cf "$T/image.tar" oci-layout index.json blobs
-}
-mkimage
+"$ROOT_DIR/hack/busybox-image.sh" "$T/image.tar" "$IMG"
 if ctr_ images import "$T/image.tar" >"$T/import.log" 2>&1 && ctr_ images ls -q | grep -qx "$IMG"; then
     ok "busybox image imported"
 else
