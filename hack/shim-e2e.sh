@@ -93,6 +93,7 @@ ctr_ events > "$T/events.log" 2>&1 &
 EVENTS_PID=$!
 sleep 0.3
 
+state_of() { ctr_ task ls | awk -v id="$1" '$1==id {print $3}'; }
 run() { local id=$1; shift; ctr_ run --rm --runtime "$RUNTIME" --cgroup "$CG/$id" "$IMG" "$id" "$@"; }
 
 # 1. output of a one-shot container
@@ -170,6 +171,37 @@ ctr_ run --rm --runtime "$RUNTIME" --cgroup "$CG/t-oom" --memory-limit 16777216 
 st=$?
 sleep 0.5
 if grep -q /tasks/oom "$T/events.log"; then ok "TaskOOM published (exit status $st)"; else bad "TaskOOM published" "exit status $st"; fi
+
+# 7b. shim grouping: containers annotated with the same io.containerd.runc.v2.group
+# share one shim server (shim.rs reads the group from config.json's annotations),
+# which outlives the first container's deletion and exits after the last.
+G="io.containerd.runc.v2.group=e2e-group-$$"
+rung() { ctr_ run -d --runtime "$RUNTIME" --cgroup "$CG/$1" --annotation "$G" "$IMG" "$1" sleep 1000 >/dev/null 2>&1; }
+rung t-g1; rung t-g2
+g1=$(cat "$T/state/io.containerd.runtime.v2.task/$NS/t-g1/shim.pid" 2>/dev/null)
+g2=$(cat "$T/state/io.containerd.runtime.v2.task/$NS/t-g2/shim.pid" 2>/dev/null)
+nshims=$(ps -eo args | grep -c "^$T/bin/containerd-shim-husk-v2")
+if [ -n "$g1" ] && [ "$g1" = "$g2" ] && [ "$nshims" = 1 ]; then
+    ok "two containers of one group share shim $g1"
+else
+    bad "two containers of one group share a shim" "shim.pid t-g1=[$g1] t-g2=[$g2], $nshims shim processes"
+fi
+check "the grouped containers both run" "RUNNING RUNNING" "$(state_of t-g1) $(state_of t-g2)"
+check "exec in the second grouped container" "grouped" "$(ctr_ task exec --exec-id eg t-g2 echo grouped 2>&1)"
+ctr_ task kill -s SIGKILL t-g1 >/dev/null 2>&1
+for _ in $(seq 50); do [ "$(state_of t-g1)" = STOPPED ] && break; sleep 0.1; done
+ctr_ task rm t-g1 >/dev/null 2>&1; ctr_ container rm t-g1 >/dev/null 2>&1
+sleep 0.3
+if [ -n "$g1" ] && kill -0 "$g1" 2>/dev/null && [ "$(state_of t-g2)" = RUNNING ]; then
+    ok "the group's shim outlives its first container"
+else
+    bad "the group's shim outlives its first container" "shim $g1, t-g2 $(state_of t-g2)"
+fi
+ctr_ task kill -s SIGKILL t-g2 >/dev/null 2>&1
+for _ in $(seq 50); do [ "$(state_of t-g2)" = STOPPED ] && break; sleep 0.1; done
+ctr_ task rm t-g2 >/dev/null 2>&1; ctr_ container rm t-g2 >/dev/null 2>&1
+for _ in $(seq 30); do [ -n "$g1" ] && kill -0 "$g1" 2>/dev/null || break; sleep 0.1; done
+if [ -n "$g1" ] && ! kill -0 "$g1" 2>/dev/null; then ok "the group's shim exits after its last container"; else bad "the group's shim exits after its last container" "shim $g1 still alive"; fi
 
 # 8. leaks
 sleep 0.5
