@@ -85,25 +85,7 @@ for _ in $(seq 100); do ctr --address "$SOCK" version >/dev/null 2>&1 && break; 
 ctr --address "$SOCK" version >/dev/null 2>&1 || { echo "containerd did not start"; tail "$T/containerd.log"; exit 1; }
 
 # --- a busybox OCI image made by hand ---
-mkimage() {
-    local d=$T/img r=$T/img/rootfs
-    mkdir -p "$r/bin" "$r/proc" "$r/sys" "$r/dev" "$r/tmp" "$r/etc" "$d/blobs/sha256"
-    cp /bin/busybox "$r/bin/busybox"
-    for a in sh echo sleep cat dd head wc true false ps ls tty yes id; do ln -s busybox "$r/bin/$a"; done
-    tar -C "$r" -cf "$d/layer.tar" .
-    local ld ls cd cs md ms
-    ld=$(sha256sum "$d/layer.tar" | cut -d' ' -f1); ls=$(stat -c %s "$d/layer.tar")
-    mv "$d/layer.tar" "$d/blobs/sha256/$ld"
-    printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":["sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$ld" > "$d/config"
-    cd=$(sha256sum "$d/config" | cut -d' ' -f1); cs=$(stat -c %s "$d/config"); mv "$d/config" "$d/blobs/sha256/$cd"
-    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%s}]}' "$cd" "$cs" "$ld" "$ls" > "$d/manifest"
-    md=$(sha256sum "$d/manifest" | cut -d' ' -f1); ms=$(stat -c %s "$d/manifest"); mv "$d/manifest" "$d/blobs/sha256/$md"
-    printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"io.containerd.image.name":"%s","org.opencontainers.image.ref.name":"e2e"}}]}' "$md" "$ms" "$IMG" > "$d/index.json"
-    echo '{"imageLayoutVersion":"1.0.0"}' > "$d/oci-layout"
-    rm -rf "$r"
-    tar -C "$d" -cf "$T/image.tar" oci-layout index.json blobs
-}
-mkimage
+"$ROOT_DIR/hack/busybox-image.sh" "$T/image.tar" "$IMG"
 if ctr_ images import "$T/image.tar" >"$T/import.log" 2>&1 && ctr_ images ls -q | grep -qx "$IMG"; then
     ok "busybox image imported"
 else
@@ -114,6 +96,7 @@ ctr_ events > "$T/events.log" 2>&1 &
 EVENTS_PID=$!
 sleep 0.3
 
+state_of() { ctr_ task ls | awk -v id="$1" '$1==id {print $3}'; }
 run() { local id=$1; shift; ctr_ run --rm --runtime "$RUNTIME" --cgroup "$CG/$id" "$IMG" "$id" "$@"; }
 
 # 1. output of a one-shot container
@@ -217,6 +200,37 @@ else
 fi
 ctr_ task rm -f t-hostpid >/dev/null 2>&1; ctr_ container rm t-hostpid >/dev/null 2>&1
 [ -n "$epid" ] && kill -9 "$epid" 2>/dev/null
+
+# 7c. shim grouping: containers annotated with the same io.containerd.runc.v2.group
+# share one shim server (shim.rs reads the group from config.json's annotations),
+# which outlives the first container's deletion and exits after the last.
+G="io.containerd.runc.v2.group=e2e-group-$$"
+rung() { ctr_ run -d --runtime "$RUNTIME" --cgroup "$CG/$1" --annotation "$G" "$IMG" "$1" sleep 1000 >/dev/null 2>&1; }
+rung t-g1; rung t-g2
+g1=$(cat "$T/state/io.containerd.runtime.v2.task/$NS/t-g1/shim.pid" 2>/dev/null)
+g2=$(cat "$T/state/io.containerd.runtime.v2.task/$NS/t-g2/shim.pid" 2>/dev/null)
+nshims=$(ps -eo args | grep -c "^$T/bin/containerd-shim-husk-v2")
+if [ -n "$g1" ] && [ "$g1" = "$g2" ] && [ "$nshims" = 1 ]; then
+    ok "two containers of one group share shim $g1"
+else
+    bad "two containers of one group share a shim" "shim.pid t-g1=[$g1] t-g2=[$g2], $nshims shim processes"
+fi
+check "the grouped containers both run" "RUNNING RUNNING" "$(state_of t-g1) $(state_of t-g2)"
+check "exec in the second grouped container" "grouped" "$(ctr_ task exec --exec-id eg t-g2 echo grouped 2>&1)"
+ctr_ task kill -s SIGKILL t-g1 >/dev/null 2>&1
+for _ in $(seq 50); do [ "$(state_of t-g1)" = STOPPED ] && break; sleep 0.1; done
+ctr_ task rm t-g1 >/dev/null 2>&1; ctr_ container rm t-g1 >/dev/null 2>&1
+sleep 0.3
+if [ -n "$g1" ] && kill -0 "$g1" 2>/dev/null && [ "$(state_of t-g2)" = RUNNING ]; then
+    ok "the group's shim outlives its first container"
+else
+    bad "the group's shim outlives its first container" "shim $g1, t-g2 $(state_of t-g2)"
+fi
+ctr_ task kill -s SIGKILL t-g2 >/dev/null 2>&1
+for _ in $(seq 50); do [ "$(state_of t-g2)" = STOPPED ] && break; sleep 0.1; done
+ctr_ task rm t-g2 >/dev/null 2>&1; ctr_ container rm t-g2 >/dev/null 2>&1
+for _ in $(seq 30); do [ -n "$g1" ] && kill -0 "$g1" 2>/dev/null || break; sleep 0.1; done
+if [ -n "$g1" ] && ! kill -0 "$g1" 2>/dev/null; then ok "the group's shim exits after its last container"; else bad "the group's shim exits after its last container" "shim $g1 still alive"; fi
 
 # 8. leaks
 sleep 0.5

@@ -662,7 +662,7 @@ impl TaskService {
     pub fn stats(&self, req: StatsRequest) -> Result<StatsResponse, ShimError> {
         let c = self.container(&req.id)?;
         let sample = c.engine.stats(&req.id)?;
-        let any = crate::metrics::to_any(&sample)?;
+        let any = crate::metrics::to_any(&sample, c.init.life.pid())?;
         Ok(StatsResponse {
             stats: MessageField::some(any),
             ..Default::default()

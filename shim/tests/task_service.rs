@@ -625,7 +625,12 @@ fn kill_pids_update_and_stats_go_to_the_engine() {
             ..Default::default()
         })
         .unwrap();
-    assert_eq!(stats.stats.type_url, "io.containerd.cgroups.v1.Metrics");
+    // The message follows the host's cgroup mode (this also runs in the v2 guest).
+    let expected = match husk_shim::metrics::hierarchy_at(std::path::Path::new("/sys/fs/cgroup")) {
+        husk_shim::metrics::Hierarchy::Unified => "io.containerd.cgroups.v2.Metrics",
+        husk_shim::metrics::Hierarchy::Legacy => "io.containerd.cgroups.v1.Metrics",
+    };
+    assert_eq!(stats.stats.type_url, expected);
     assert_eq!(
         *h.engine.calls.lock().unwrap(),
         [

@@ -1,29 +1,19 @@
-//! `husk events --stats` JSON → containerd's `io.containerd.cgroups.v1.Metrics`.
+//! `husk events --stats` JSON → containerd's `io.containerd.cgroups.v1.Metrics`
+//! (cgroup v1 and hybrid hosts, like containerd's runc shim).
 //!
 //! husk reports runc's stats shape (cpu/memory/pids/blkio/hugetlb with the raw
-//! memory.stat map); `ctr task metrics` decodes the Any by its type URL. The
-//! containerd-shim-protos release that speaks task v2 ships only the v1 Metrics
-//! message, so a cgroup v2 host gets the same message filled from the same fields
-//! (it is what husk measures on either version).
+//! memory.stat map), which is v1's own vocabulary: every field maps one to one.
 
 use containerd_shim_protos::cgroups::metrics::{
     BlkIOEntry, BlkIOStat, CPUStat, CPUUsage, HugetlbStat, MemoryEntry, MemoryStat, Metrics,
     PidsStat, Throttle,
 };
-use containerd_shim_protos::protobuf::well_known_types::any::Any;
-use containerd_shim_protos::protobuf::{Message, MessageField};
+use containerd_shim_protos::protobuf::MessageField;
 use serde_json::Value;
 
-use crate::error::{EngineError, ShimError};
+use super::u;
 
-pub const V1_TYPE_URL: &str = "io.containerd.cgroups.v1.Metrics";
-
-fn u(v: &Value, path: &[&str]) -> u64 {
-    path.iter()
-        .try_fold(v, |v, k| v.get(k))
-        .and_then(Value::as_u64)
-        .unwrap_or(0)
-}
+pub const TYPE_URL: &str = "io.containerd.cgroups.v1.Metrics";
 
 fn entry(v: &Value, key: &str) -> MessageField<MemoryEntry> {
     let e = &v[key];
@@ -147,23 +137,10 @@ pub fn from_husk(sample: &Value) -> Metrics {
     }
 }
 
-pub fn to_any(sample: &Value) -> Result<Any, ShimError> {
-    let value = from_husk(sample)
-        .write_to_bytes()
-        .map_err(|e| EngineError::Output {
-            op: "encode metrics",
-            msg: e.to_string(),
-        })?;
-    Ok(Any {
-        type_url: V1_TYPE_URL.to_string(),
-        value,
-        ..Default::default()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use containerd_shim_protos::protobuf::Message;
 
     #[test]
     fn husk_stats_fields_land_in_the_v1_metrics_message() {
@@ -175,7 +152,7 @@ mod tests {
             "pids":{"current":2,"limit":10},
             "blkio":{"ioServiceBytesRecursive":[{"major":8,"minor":0,"op":"Read","value":512}]},
             "hugetlb":{"2MB":{"usage":0,"max":0,"failcnt":0}}}});
-        let any = to_any(&sample).unwrap();
+        let any = crate::metrics::pack(&from_husk(&sample), TYPE_URL).unwrap();
         assert_eq!(any.type_url, "io.containerd.cgroups.v1.Metrics");
         let m = Metrics::parse_from_bytes(&any.value).unwrap();
         assert_eq!(m.cpu.usage.total, 123);
