@@ -125,7 +125,8 @@ pub fn share_teardown_of(pid: i32) {
 /// inherits those references and exits only after this process is gone (EOF on a pipe, which
 /// the kernel closes after it released our memory and with it our executable), so the
 /// overlay's teardown runs in that child and not in our exit, which the caller waits for.
-/// The child has no other descriptor open.
+/// The child keeps no other descriptor open (but `start`'s reference, see
+/// [`share_teardown_of`]).
 pub fn hand_off_teardown() {
     if !HOLDS_OVERLAY.load(Ordering::Relaxed) {
         return;
@@ -136,7 +137,11 @@ pub fn hand_off_teardown() {
     match sys::process::fork() {
         Ok(sys::process::Forked::Child) => {
             drop(write);
-            let _ = sys::process::close_all_but(read.as_raw_fd());
+            let mut keep = vec![read.as_raw_fd()];
+            if let Some(fd) = SHARED.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                keep.push(fd.as_raw_fd());
+            }
+            let _ = sys::process::close_all_but(&keep);
             let _ = nix::unistd::read(read.as_raw_fd(), &mut [0u8; 1]);
             sys::process::exit_now(0)
         }

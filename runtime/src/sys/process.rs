@@ -94,17 +94,20 @@ pub fn cloexec_from(from: u32) -> Result<(), Errno> {
     Errno::result(ret).map(drop)
 }
 
-/// Close every fd except `keep` (`close_range(2)` on both sides of it).
-pub fn close_all_but(keep: RawFd) -> Result<(), Errno> {
-    let keep = keep as libc::c_uint;
-    if keep > 0 {
-        // SAFETY: close_range only closes fds of our own table; no memory is passed. The caller
-        // owns the process (a freshly forked child) and uses no fd other than `keep` afterwards.
-        Errno::result(unsafe { libc::syscall(libc::SYS_close_range, 0, keep - 1, 0) })?;
+/// Close every fd except those in `keep` (`close_range(2)` over the gaps between them).
+pub fn close_all_but(keep: &[RawFd]) -> Result<(), Errno> {
+    let mut keep: Vec<libc::c_uint> = keep.iter().map(|&fd| fd as libc::c_uint).collect();
+    keep.sort_unstable();
+    let mut from: libc::c_uint = 0;
+    for fd in keep.into_iter().chain([libc::c_uint::MAX]) {
+        if fd > from {
+            // SAFETY: close_range only closes fds of our own table; no memory is passed. The
+            // caller owns the process (a freshly forked child) and uses no other fd afterwards.
+            Errno::result(unsafe { libc::syscall(libc::SYS_close_range, from, fd - 1, 0) })?;
+        }
+        from = fd.saturating_add(1);
     }
-    // SAFETY: as above.
-    let ret = unsafe { libc::syscall(libc::SYS_close_range, keep + 1, u32::MAX, 0) };
-    Errno::result(ret).map(drop)
+    Ok(())
 }
 
 /// `personality(2)`.
