@@ -75,6 +75,7 @@ test-e2e: $(if $(filter $(DEFAULT_HUSK),$(HUSK)),build)
 # a private containerd driving busybox containers through the shim and husk.
 test-shim: build
 	$(CARGO) test --release -p husk-shim
+	$(CARGO) build --release -p husk-shim --example task_update
 	hack/shim-e2e.sh $(SHIM_BIN) $(CURDIR)/target/release/husk
 
 # The shim on the pure cgroup v2 guest: Debian's containerd + ctr run busybox through
