@@ -211,7 +211,7 @@ def summary(res):
         r = x(life["husk"], life["crun"])
         L.append(f"- Lifecycle (`run` of /bin/true): husk {ms(med(life['husk'])):.1f} ms = {r:.2f}× crun, "
                  f"{x(life['husk'], life['runc']):.2f}× runc. Target ≤ 0.8× crun: "
-                 f"{'met' if r <= 0.8 else 'missed'}. Without its per-call sealed-memfd copy "
+                 f"{'met' if r <= 0.8 else 'missed'}. Without its per-call re-exec (CVE-2019-5736) "
                  f"(*presealed*): {x(life['husk-presealed'], life['crun']):.2f}× crun.")
     if ex:
         r = x(ex["husk"], ex["crun"])
