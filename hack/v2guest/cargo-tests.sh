@@ -59,6 +59,10 @@ cut -f2 "$work/tests" | sort -u > "$work/pkgdirs"
 while read -r d; do
     args+=(--include "$d")
 done < "$work/pkgdirs"
+# Binaries the tests start by CARGO_BIN_EXE_* path (husk itself comes with run.sh).
+for bin in "$repo/target/release/containerd-shim-husk-v2"; do
+    [ -x "$bin" ] && args+=(--include "$bin")
+done
 # util-linux's unshare: the rootfs kernel tests need --propagation, which busybox lacks.
 for rt in /usr/sbin/runc /usr/bin/crun /usr/bin/unshare; do
     [ -x "$rt" ] && args+=(--include "$rt")
