@@ -95,12 +95,15 @@ def main():
         bindir = os.path.join(work, "bin")
         os.makedirs(bindir)
         # containerd finds the shim by name: a wrapper that runs it under callgrind,
-        # following the serving process the shim spawns but not husk or the container.
+        # following the serving process the shim spawns (a copy without "husk" in its
+        # path) but not husk (its re-exec from a memfd included) or the container.
+        traced = os.path.join(work, "traced-shim")
+        shutil.copy2(shim, traced)
         wrapper = os.path.join(bindir, "containerd-shim-husk-v2")
         with open(wrapper, "w") as f:
             f.write("#!/bin/sh\nexec valgrind -q --tool=callgrind --demangle=no --trace-children=yes "
-                    "--trace-children-skip='*husk*,/proc/*,/bin/*,/usr/*' "
-                    f"--callgrind-out-file={traces}/cg.%p {shim} \"$@\"\n")
+                    "--trace-children-skip='*/husk,/proc/*,/bin/*,/usr/*' "
+                    f"--callgrind-out-file={traces}/cg.%p {traced} \"$@\"\n")
         os.chmod(wrapper, 0o755)
         shutil.copy2(husk, os.path.join(bindir, "husk"))
         bundle = os.path.join(work, "bundle")
