@@ -13,6 +13,9 @@ const PROTO: &str = "proto/cgroup2_metrics.proto";
 
 fn main() {
     println!("cargo:rerun-if-changed={PROTO}");
+    // The static shim's link reads the symbol ordering file (Makefile SHIM_LINK),
+    // which cargo does not know about: a new list must relink the shim.
+    println!("cargo:rerun-if-changed=symbol-order.txt");
     protobuf_codegen::Codegen::new()
         .pure()
         .include("proto")

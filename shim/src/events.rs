@@ -5,6 +5,11 @@
 //! `Events.Forward`, so an RPC never waits on containerd. Unit tests plug in a
 //! recorder.
 //!
+//! The connection lives only while events are queued: a ttrpc client keeps a
+//! reader and a writer thread, and an idle shim sends nothing for hours, so the
+//! thread drops the client when the queue runs empty and connects again for the
+//! next event (a local connect, once per burst: create, start, exit).
+//!
 //! The event travels in an `Any` whose type URL is the message's protobuf name
 //! (`containerd.events.TaskExit`), as Go's typeurl and containerd-shim's own
 //! publisher write it. The name comes from [`Message::NAME`] rather than from the
@@ -12,7 +17,7 @@
 //! and index the whole file set behind it (`descriptor.proto` included), a few
 //! hundred KiB of heap kept for the life of the process.
 
-use std::sync::mpsc::{channel, Sender};
+use std::sync::mpsc::{channel, Sender, TryRecvError};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
@@ -77,23 +82,51 @@ pub struct Publisher {
 impl Publisher {
     /// Connects to containerd's ttrpc address and starts the forwarding thread.
     pub fn connect(address: &str, namespace: String) -> Result<Self, String> {
-        let fd = containerd_shim::util::connect(address)
-            .map_err(|e| format!("connect to {address}: {e}"))?;
-        let client = Client::new(fd).map_err(|e| format!("ttrpc client on {address}: {e}"))?;
-        let client = EventsClient::new(client);
+        // Connected once here so that a wrong address fails the start.
+        let first = events_client(address)?;
+        let address = address.to_string();
         let (tx, rx) = channel::<(&'static str, Event)>();
         std::thread::Builder::new()
             .name("events".into())
             .spawn(move || {
-                for (topic, event) in rx {
-                    if let Err(e) = forward(&client, topic, &namespace, event) {
+                let mut client = Some(first);
+                loop {
+                    let (topic, event) = match rx.try_recv() {
+                        Ok(item) => item,
+                        Err(TryRecvError::Disconnected) => return,
+                        Err(TryRecvError::Empty) => {
+                            // Nothing queued: close the connection (and its
+                            // threads) until the next event.
+                            client = None;
+                            match rx.recv() {
+                                Ok(item) => item,
+                                Err(_) => return,
+                            }
+                        }
+                    };
+                    if client.is_none() {
+                        client = events_client(&address)
+                            .map_err(|e| log::warn!("publish {topic}: {e}"))
+                            .ok();
+                    }
+                    let Some(c) = client.as_ref() else { continue };
+                    if let Err(e) = forward(c, topic, &namespace, event) {
                         log::warn!("publish {topic}: {e}");
+                        client = None;
                     }
                 }
             })
             .map_err(|e| format!("spawn the events thread: {e}"))?;
         Ok(Publisher { tx: Mutex::new(tx) })
     }
+}
+
+/// A ttrpc client of containerd's events service at `address`.
+fn events_client(address: &str) -> Result<EventsClient, String> {
+    let fd = containerd_shim::util::connect(address)
+        .map_err(|e| format!("connect to {address}: {e}"))?;
+    let client = Client::new(fd).map_err(|e| format!("ttrpc client on {address}: {e}"))?;
+    Ok(EventsClient::new(client))
 }
 
 fn forward(

@@ -14,6 +14,7 @@ pub mod oom;
 pub mod options;
 pub mod process;
 pub mod reaper;
+pub mod serve;
 pub mod service;
 pub mod shim;
 pub mod stdio;

@@ -33,5 +33,16 @@ fn main() {
         let _ = std::io::stdout().write_all(&bytes);
         return;
     }
+    // containerd runs `start` and `delete` with the action as an argument and the
+    // server without one: the server is husk_shim::serve's, the rest the crate's.
+    if let Ok(flags) = containerd_shim::parse(&std::env::args_os().skip(1).collect::<Vec<_>>()) {
+        if flags.action.is_empty() {
+            if let Err(e) = husk_shim::serve::serve(RUNTIME_ID, flags) {
+                eprintln!("{RUNTIME_ID}: {e}");
+                std::process::exit(1);
+            }
+            return;
+        }
+    }
     containerd_shim::run::<husk_shim::shim::HuskShim>(RUNTIME_ID, None);
 }

@@ -7,6 +7,10 @@
 //! the pid under the same lock the dispatch thread takes, so the exit of a husk
 //! invocation always reaches its caller; every other exit (container inits, exec
 //! processes, reparented orphans) goes to the sink the task service installs.
+//!
+//! The serving process has no containerd-shim bootstrap (see serve.rs): there
+//! [`Reaper::start_on_sigchld`] reaps on its own thread, woken by SIGCHLD, with
+//! the same `waitpid(-1)` loop, which saves the bootstrap's signal thread.
 
 use std::collections::HashMap;
 use std::process::{Child, Command};
@@ -14,6 +18,10 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use containerd_shim::monitor::{monitor_subscribe, Subject, Topic};
+use nix::errno::Errno;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use signal_hook::iterator::Signals;
 
 type Sink = Box<dyn Fn(u32, u32) + Send + Sync>;
 
@@ -28,7 +36,8 @@ pub struct Reaper {
 }
 
 impl Reaper {
-    /// Subscribes to every exit and starts the dispatch thread.
+    /// Subscribes to every exit containerd-shim's bootstrap reaps (the `delete`
+    /// action) and starts the dispatch thread.
     pub fn start() -> std::io::Result<Arc<Reaper>> {
         let sub = monitor_subscribe(Topic::All)
             .map_err(|e| std::io::Error::other(format!("subscribe to exits: {e}")))?;
@@ -49,6 +58,45 @@ impl Reaper {
                 }
             })?;
         Ok(reaper)
+    }
+
+    /// Reaps every child itself: a thread woken by SIGCHLD collects all exited
+    /// children (`waitpid(-1, WNOHANG)` until none is left) and dispatches them.
+    /// Nothing else in the process may reap.
+    pub fn start_on_sigchld() -> std::io::Result<Arc<Reaper>> {
+        let mut signals = Signals::new([libc::SIGCHLD])?;
+        let reaper = Arc::new(Reaper {
+            inner: Mutex::new(Inner::default()),
+            sink: OnceLock::new(),
+        });
+        let r = reaper.clone();
+        std::thread::Builder::new()
+            .name("reaper".into())
+            .spawn(move || {
+                for _ in signals.forever() {
+                    r.reap_all();
+                }
+            })?;
+        Ok(reaper)
+    }
+
+    fn reap_all(&self) {
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => self.dispatch(pid.as_raw(), code),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                    self.dispatch(pid.as_raw(), 128 + sig as i32)
+                }
+                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return,
+                Err(Errno::EINTR) => continue,
+                Err(e) => {
+                    log::warn!("waitpid: {e}");
+                    return;
+                }
+                // Stopped or continued: still a child, keep collecting.
+                Ok(_) => {}
+            }
+        }
     }
 
     /// Where exits of processes nobody spawned through [`Reaper::spawn`] go.

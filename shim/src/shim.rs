@@ -1,9 +1,9 @@
 //! The shim's process lifecycle for containerd (`start`, `delete`, serve).
 //!
-//! containerd-shim's `run` parses the flags, becomes a subreaper, reaps children
-//! and serves ttrpc; this [`Shim`] says how to start a server (one per group: a
-//! pod's containers share it), how to clean up after a dead one, and builds the
-//! task service with the husk engine and containerd's event publisher.
+//! containerd-shim's `run` parses the flags for `start` and `delete`; this
+//! [`Shim`] says how to start a server (one per group: a pod's containers share
+//! it) and how to clean up after a dead one. The server itself runs in serve.rs,
+//! with the task service built here (husk engine, reaper, event publisher).
 
 use std::io::{Read, Write};
 use std::os::unix::fs::FileTypeExt;
@@ -53,9 +53,9 @@ pub struct HuskShim {
 ///
 /// A socket pair: both the Shutdown RPC and the signal handlers (signal-hook's
 /// async-signal-safe self-pipe write) put a byte in it, and [`Shim::wait`] returns
-/// once one arrives; containerd-shim then stops the ttrpc server and removes the
-/// socket. containerd-shim's own signal thread only logs SIGTERM/SIGINT, whereas
-/// containerd's Go shims cancel their context and exit on them.
+/// once one arrives; serve.rs then stops the ttrpc server. (containerd-shim's
+/// bootstrap only logs SIGTERM/SIGINT, whereas containerd's Go shims cancel their
+/// context and exit on them.)
 struct ExitTrigger {
     rx: UnixStream,
     tx: UnixStream,
@@ -256,21 +256,28 @@ impl Shim for HuskShim {
     }
 
     fn create_task_service(&self, publisher: RemotePublisher) -> TaskApi {
-        // Only the serving process gets here, before its server starts.
+        // Not reached: main.rs serves through serve.rs, not containerd-shim's
+        // bootstrap (whose own SIGCHLD thread would race the reaper's waitpid).
+        drop(publisher);
+        self.task_service()
+    }
+}
+
+impl HuskShim {
+    /// The task service of the serving process, before its server starts:
+    /// SIGTERM/SIGINT handling, the reaper and the events publisher.
+    pub fn task_service(&self) -> TaskApi {
         if let Err(e) = self.exit.on_signals(&[libc::SIGTERM, libc::SIGINT]) {
             log::error!("handle SIGTERM/SIGINT: {e}");
             std::process::exit(1);
         }
-        let reaper = match Reaper::start() {
+        let reaper = match Reaper::start_on_sigchld() {
             Ok(r) => r,
             Err(e) => {
                 log::error!("start the reaper: {e}");
                 std::process::exit(1);
             }
         };
-        // Events go over a connection of our own (see events.rs); the crate's
-        // publisher and its connection are dropped.
-        drop(publisher);
         let address = std::env::var("TTRPC_ADDRESS").unwrap_or_default();
         let events = match Publisher::connect(&address, self.namespace.clone()) {
             Ok(p) => Arc::new(p),
