@@ -7,15 +7,16 @@
 //!  put it in the container's cgroup
 //!  send Go ──────────────────────▶    non-dumpable; setns into every
 //!                                     namespace of the init (user
-//!                                     first); fork ─────────────────▶ console, rlimits, caps,
-//!                 ◀──────────────────  InitPid(pid); exit              user, cwd, no_new_privs,
+//!                                     first); fork ─────────────────▶ wait for EOF on a pipe
+//!                 ◀──────────────────  InitPid(pid); exit ─(EOF)────▶ console, rlimits, caps,
+//!                                                                     user, cwd, no_new_privs,
 //!                 ◀─────────────────────────────────────────────────  seccomp; Ready; execve
 //!  --pid-file; wait (foreground) or exit (--detach)
 //! ```
 //!
 //! The second fork is needed because joining a pid namespace only applies to children.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
 use nix::unistd::Pid;
@@ -240,7 +241,7 @@ struct ChildContext<'a> {
 
 impl ChildContext<'_> {
     fn run_intermediate(&self) -> ! {
-        let result = (|| -> Result<Forked, InitError> {
+        let result = (|| -> Result<(Forked, OwnedFd, OwnedFd), InitError> {
             // Nothing in the container may ptrace us or open /proc/<pid>/exe while we are husk.
             nix::sys::prctl::set_dumpable(false).map_err(InitError::Dumpable)?;
             init::close_inherited_fds(self.preserve_fds)?;
@@ -254,17 +255,29 @@ impl ChildContext<'_> {
                     },
                 )?;
             }
-            crate::sys::process::fork().map_err(|source| {
+            // The process must not speak on the channel before we have sent its pid: it
+            // waits for EOF on this pipe, which our exit (after InitPid) gives it.
+            let (reported_r, reported_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(|source| namespaces::NamespaceError::Unshare {
+                    what: "make the pid-reported pipe",
+                    source,
+                })?;
+            let forked = crate::sys::process::fork().map_err(|source| {
                 namespaces::NamespaceError::Unshare {
                     what: "fork into the pid namespace",
                     source,
                 }
-                .into()
-            })
+            })?;
+            Ok((forked, reported_r, reported_w))
         })();
         match result {
-            Ok(Forked::Child) => self.run_process(),
-            Ok(Forked::Parent { child }) => {
+            Ok((Forked::Child, reported_r, reported_w)) => {
+                drop(reported_w);
+                let _ = nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&reported_r), &mut [0]);
+                drop(reported_r);
+                self.run_process()
+            }
+            Ok((Forked::Parent { child }, _, _reported_w)) => {
                 let _ = self.channel.send(&Message::InitPid(child));
                 crate::sys::process::exit_now(0)
             }
