@@ -41,23 +41,15 @@ impl Reaper {
     pub fn start() -> std::io::Result<Arc<Reaper>> {
         let sub = monitor_subscribe(Topic::All)
             .map_err(|e| std::io::Error::other(format!("subscribe to exits: {e}")))?;
-        let reaper = Arc::new(Reaper {
-            inner: Mutex::new(Inner::default()),
-            sink: OnceLock::new(),
-        });
-        let r = reaper.clone();
-        std::thread::Builder::new()
-            .name("reaper".into())
-            .spawn(move || {
-                // Keep the subscription alive for the life of the thread.
-                let sub = sub;
-                while let Ok(ev) = sub.rx.recv() {
-                    if let Subject::Pid(pid) = ev.subject {
-                        r.dispatch(pid, ev.exit_code);
-                    }
+        Reaper::with_thread(move |r| {
+            // Keep the subscription alive for the life of the thread.
+            let sub = sub;
+            while let Ok(ev) = sub.rx.recv() {
+                if let Subject::Pid(pid) = ev.subject {
+                    r.dispatch(pid, ev.exit_code);
                 }
-            })?;
-        Ok(reaper)
+            }
+        })
     }
 
     /// Reaps every child itself: a thread woken by SIGCHLD collects all exited
@@ -65,6 +57,15 @@ impl Reaper {
     /// Nothing else in the process may reap.
     pub fn start_on_sigchld() -> std::io::Result<Arc<Reaper>> {
         let mut signals = Signals::new([libc::SIGCHLD])?;
+        Reaper::with_thread(move |r| {
+            for _ in signals.forever() {
+                r.reap_all();
+            }
+        })
+    }
+
+    /// A reaper whose exits come from `feed`, run on a thread named "reaper".
+    fn with_thread(feed: impl FnOnce(&Reaper) + Send + 'static) -> std::io::Result<Arc<Reaper>> {
         let reaper = Arc::new(Reaper {
             inner: Mutex::new(Inner::default()),
             sink: OnceLock::new(),
@@ -72,11 +73,7 @@ impl Reaper {
         let r = reaper.clone();
         std::thread::Builder::new()
             .name("reaper".into())
-            .spawn(move || {
-                for _ in signals.forever() {
-                    r.reap_all();
-                }
-            })?;
+            .spawn(move || feed(&r))?;
         Ok(reaper)
     }
 
