@@ -69,9 +69,10 @@ c_exec() {
 c_exec_tty() {
     local out tty
     # script(1) merges ctr's own stderr into the terminal: with runc too, ctr writes a NUL
-    # byte and may log "resize pty ... cannot resize a stopped container" (its own race).
+    # byte (which the container's pty may echo as "^@" before the output, depending on
+    # timing) and may log "resize pty ... cannot resize a stopped container" (its own race).
     out=$(timeout 30 script -qec "ctr -a $CONTAINERD_SOCK -n $CTR_NS tasks exec -t --fifo-dir $E2E_TMP/fifo --exec-id x3 e2e-main tty" /dev/null </dev/null)
-    tty=$(printf '%s' "$out" | tr -d '\r\0' | grep -o '^/dev/pts/[0-9]*' | head -n 1) || true
+    tty=$(printf '%s' "$out" | tr -d '\r\0' | sed 's/^\^@//' | grep -o '^/dev/pts/[0-9]*' | head -n 1) || true
     [ -n "$tty" ] || fail "ctr task exec -t tty printed '$out'"
 }
 
