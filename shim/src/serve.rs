@@ -91,6 +91,14 @@ pub fn serve(runtime_id: &str, flags: Flags) -> Result<(), ServeError> {
     shim.wait();
     log::info!("shutting down");
     server.shutdown();
+    // Ours to remove: containerd only knows the address file in the first
+    // container's bundle, which is gone when a group's shim outlives it.
+    let _ = std::fs::remove_file(
+        flags
+            .socket
+            .strip_prefix("unix://")
+            .unwrap_or(&flags.socket),
+    );
     Ok(())
 }
 

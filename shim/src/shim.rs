@@ -44,8 +44,6 @@ pub struct HuskShim {
     id: String,
     namespace: String,
     bundle: PathBuf,
-    /// The ttrpc address this process serves (`-socket`, empty outside serve mode).
-    socket: String,
     exit: Arc<ExitTrigger>,
 }
 
@@ -176,7 +174,6 @@ impl Shim for HuskShim {
             id: args.id.clone(),
             namespace: args.namespace.clone(),
             bundle,
-            socket: args.socket.clone(),
             exit,
         }
     }
@@ -243,16 +240,6 @@ impl Shim for HuskShim {
 
     fn wait(&mut self) {
         self.exit.wait();
-        // containerd-shim then removes the socket named by `./address`, but the
-        // cwd is the first container's bundle: a group's shim outlives it, finds
-        // no file, and would leave its socket in /run/containerd/s. Remove it here.
-        let path = self.socket.trim_start_matches("unix://");
-        let is_socket = std::fs::symlink_metadata(path)
-            .map(|m| m.file_type().is_socket())
-            .unwrap_or(false);
-        if is_socket {
-            let _ = std::fs::remove_file(path);
-        }
     }
 
     fn create_task_service(&self, publisher: RemotePublisher) -> TaskApi {
