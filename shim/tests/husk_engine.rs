@@ -6,7 +6,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::time::Duration;
 
 use containerd_shim::monitor::monitor_notify_by_pid;
@@ -38,7 +38,7 @@ fn start_reaping() {
 
 const FAKE_HUSK: &str = r#"#!/bin/sh
 # fake husk: record argv (one call per line), act on the verb
-echo "$*" >> "$ARGV_LOG"
+echo "$*" >> "$(dirname "$0")/argv"
 while [ $# -gt 0 ]; do
   case "$1" in
     --root|--log-format) shift 2;;
@@ -71,20 +71,34 @@ impl Drop for Fixture {
     }
 }
 
+/// The fake husk script, written once per test process: writing an executable while
+/// another test thread forks lets that child inherit the writable fd until its exec, and
+/// exec'ing the file then fails with ETXTBSY. Fixtures link to it instead.
+fn fake_husk() -> &'static Path {
+    static SCRIPT: OnceLock<PathBuf> = OnceLock::new();
+    SCRIPT.get_or_init(|| {
+        // Cargo's scratch directory for integration tests, so no run leaves a file in /tmp.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        std::fs::create_dir_all(dir).unwrap();
+        let path = dir.join("husk-shim-fake-husk");
+        let _ = std::fs::remove_file(&path);
+        std::fs::write(&path, FAKE_HUSK).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    })
+}
+
 fn fixture(reaper: &Arc<Reaper>) -> Fixture {
+    let script = fake_husk();
     let dir = std::env::temp_dir().join(format!(
         "husk-shim-engine-{}-{}",
         std::process::id(),
         N.fetch_add(1, Ordering::SeqCst)
     ));
     std::fs::create_dir_all(&dir).unwrap();
+    // The script logs its argv next to `$0`, i.e. in this fixture's directory.
     let bin = dir.join("husk");
-    std::fs::write(
-        &bin,
-        FAKE_HUSK.replace("$ARGV_LOG", &dir.join("argv").display().to_string()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink(script, &bin).unwrap();
     let engine = HuskEngine {
         binary: bin,
         root: dir.join("root"),
