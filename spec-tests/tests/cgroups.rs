@@ -212,14 +212,15 @@ fn update_changes_the_pids_limit_of_a_running_container() {
 }
 
 /// A counter the container bumps in a host directory: it stands still while the container
-/// is paused and moves again after resume.
+/// is paused and moves again after resume. The counter is replaced by rename, so a read never
+/// sees the empty file that `echo > n` leaves between its truncate and its write.
 #[test]
 fn paused_processes_make_no_progress_until_resumed() {
     let rt = Runtime::new();
     let host_dir = tempfile::tempdir().unwrap();
     let mut b = Bundle::busybox();
     b.mount(json!({"destination": "/out", "type": "bind", "source": host_dir.path(), "options": ["rbind", "rw"]}))
-        .sh("i=0; while :; do i=$((i+1)); echo $i > /out/n; sleep 0.02; done");
+        .sh("i=0; while :; do i=$((i+1)); echo $i > /out/n.tmp; mv /out/n.tmp /out/n; sleep 0.02; done");
     let c = rt.container(&b);
     c.create().ok("create");
     c.start().ok("start");
@@ -239,10 +240,14 @@ fn paused_processes_make_no_progress_until_resumed() {
     std::thread::sleep(Duration::from_millis(400));
     assert_eq!(counter(), at_pause, "the counter moved while paused");
     rt.cmd(&["resume", &c.id]).ok("resume");
-    std::thread::sleep(Duration::from_millis(400));
+    // A loaded CI host may take a while to schedule the thawed loop: wait up to 5 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while counter() <= at_pause && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(
         counter() > at_pause,
-        "the counter did not move after resume"
+        "the counter did not move after resume (still {at_pause})"
     );
 }
 
