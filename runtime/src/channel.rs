@@ -8,8 +8,10 @@
 //!   [intermediate: joins namespaces by path,
 //!    clones the init, sends InitPid, exits]
 //!  write uid_map / gid_map, oom_score_adj,
-//!  put the pid in its cgroup
-//!  send Go ───────────────────────────────────────▶  cgroup ns, hostname, rootfs::prepare
+//!  v2 via intermediate: put the pid in its
+//!  cgroup (else CLONE_INTO_CGROUP did)
+//!  send Go ───────────────────────────────────────▶  v1: join the cgroup itself (SelfJoin),
+//!                                                    cgroup ns, hostname, rootfs::prepare
 //!                       ◀────────────────────────── send RunHooks
 //!  prestart + createRuntime hooks
 //!  send HooksDone ────────────────────────────────▶  createContainer hooks, pivot_root,
@@ -37,7 +39,7 @@ use serde::{Deserialize, Serialize};
 pub enum Message {
     /// intermediate → parent: the init's pid (in the parent's pid namespace).
     InitPid(i32),
-    /// parent → child: id maps written, cgroup joined; go on.
+    /// parent → child: id maps written (v2: cgroup joined); go on.
     Go,
     /// child → parent: mounts are done; run prestart and createRuntime hooks now.
     RunHooks,

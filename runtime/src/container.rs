@@ -253,6 +253,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
         None
     };
     let clone_into = cg.clone_into_fd()?;
+    let self_join = cg.self_join()?;
     crate::logging::phase("create: prepared");
 
     let (parent_end, child_end) = channel::pair()?;
@@ -278,6 +279,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
         preserve_fds: opts.preserve_fds + opts.listen_fds,
         no_new_keyring: opts.no_new_keyring,
         die_with_parent: !plan.needs_intermediate(),
+        cgroup: self_join.as_ref(),
     };
 
     let (pid, via_intermediate) = spawn_init(&init_ctx, &plan, clone_into.as_ref(), &parent_end)?;
@@ -304,12 +306,13 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     if let Some(adj) = process.oom_score_adj() {
         crate::process::write_oom_score_adj(&host.proc_root, pid, adj)?;
     }
-    if clone_into.is_none() || via_intermediate {
+    if self_join.is_none() && (clone_into.is_none() || via_intermediate) {
         cg.add_process(pid)?;
     }
     parent_end.send(&Message::Go)?;
 
     parent_end.wait_for(Message::RunHooks)?;
+    crate::logging::phase("create: rootfs mounted");
     let hooks = bundle.spec.hooks().as_ref();
     // The deprecated prestart hooks see "created", as crun passes and runtime-tools'
     // hooks_stdin checks (runtime-spec 1.0 ran them at `start`); createRuntime is "creating".

@@ -4,10 +4,12 @@
 //!  husk exec (parent)                 intermediate                    exec'd process
 //!  ──────────────────                 ────────────                    ──────────────
 //!  fork ─────────────────────────▶    wait_for(Go)
-//!  put it in the container's cgroup
-//!  send Go ──────────────────────▶    non-dumpable; setns into every
-//!                                     namespace of the init (user
-//!                                     first); fork ─────────────────▶ wait for EOF on a pipe
+//!  v2: put it in the container's
+//!  cgroup
+//!  send Go ──────────────────────▶    non-dumpable; v1: join the cgroup
+//!                                     itself (cgroups::SelfJoin); setns
+//!                                     into every namespace of the init
+//!                                     (user first); fork ───────────▶ wait for EOF on a pipe
 //!                 ◀──────────────────  InitPid(pid); exit ─(EOF)────▶ console, rlimits, caps,
 //!                                                                     user, cwd, no_new_privs,
 //!                 ◀─────────────────────────────────────────────────  seccomp; Ready; execve
@@ -145,6 +147,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<(i32, Option<i32>), Con
         None => record.cgroup.clone(),
     };
     let cg = cgroups::open(&host, &cg_path)?;
+    let self_join = cg.self_join()?;
     let (parent_end, child_end) = channel::pair()?;
     if !opts.detach {
         nix::sys::prctl::set_child_subreaper(true)
@@ -159,6 +162,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<(i32, Option<i32>), Con
         channel: &child_end,
         console: console.as_ref(),
         preserve_fds: opts.preserve_fds,
+        cgroup: self_join.as_ref(),
     };
     let intermediate = match crate::sys::process::fork() {
         Ok(Forked::Child) => child.run_intermediate(),
@@ -180,7 +184,9 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<(i32, Option<i32>), Con
         let _ = nix::sys::wait::waitpid(Pid::from_raw(intermediate), None);
         e
     };
-    cg.add_process(intermediate).map_err(|e| fail(e.into()))?;
+    if self_join.is_none() {
+        cg.add_process(intermediate).map_err(|e| fail(e.into()))?;
+    }
     parent_end.send(&Message::Go).map_err(|e| fail(e.into()))?;
     let pid = parent_end.wait_for_init_pid().map_err(|e| fail(e.into()));
     let _ = nix::sys::wait::waitpid(Pid::from_raw(intermediate), None);
@@ -237,6 +243,8 @@ struct ChildContext<'a> {
     channel: &'a Endpoint,
     console: Option<&'a std::os::unix::net::UnixStream>,
     preserve_fds: u32,
+    /// v1: the intermediate moves itself into the cgroup (else the parent moved it).
+    cgroup: Option<&'a cgroups::SelfJoin>,
 }
 
 impl ChildContext<'_> {
@@ -246,6 +254,7 @@ impl ChildContext<'_> {
             nix::sys::prctl::set_dumpable(false).map_err(InitError::Dumpable)?;
             init::close_inherited_fds(self.preserve_fds)?;
             self.channel.wait_for(Message::Go)?;
+            init::join_cgroup(self.cgroup)?;
             for j in self.joins {
                 nix::sched::setns(j.fd.as_fd(), namespaces::clone_flag(j.typ)).map_err(
                     |source| namespaces::NamespaceError::Join {

@@ -13,6 +13,7 @@ use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
 use crate::capabilities::{CapabilityError, Sets};
+use crate::cgroups::{CgroupError, SelfJoin};
 use crate::channel::{ChannelError, Endpoint, Message};
 use crate::hooks::{self, HookError};
 use crate::namespaces::{NamespaceError, Plan};
@@ -27,6 +28,8 @@ use crate::tty::{self, TtyError};
 pub enum InitError {
     #[error(transparent)]
     Channel(#[from] ChannelError),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
     #[error(transparent)]
     Namespace(#[from] NamespaceError),
     #[error(transparent)]
@@ -101,6 +104,8 @@ pub struct InitContext<'a> {
     pub no_new_keyring: bool,
     /// The init's parent stays around until Ready (no intermediate): kill the init if it dies.
     pub die_with_parent: bool,
+    /// v1: the init moves itself into the container's cgroup (else the parent moved it).
+    pub cgroup: Option<&'a SelfJoin>,
 }
 
 /// Run the script; never returns. On failure the error goes to the parent and we `_exit(1)`.
@@ -151,6 +156,7 @@ fn script(ctx: &InitContext<'_>) -> Result<Never, InitError> {
     }
     close_inherited_fds(ctx.preserve_fds)?;
     ctx.channel.wait_for(Message::Go)?;
+    join_cgroup(ctx.cgroup)?;
     become_root_in_userns(ctx)?;
     nix::unistd::setsid().map_err(InitError::Setsid)?;
     if !ctx.no_new_keyring {
@@ -195,6 +201,15 @@ fn script(ctx: &InitContext<'_>) -> Result<Never, InitError> {
 }
 
 /// No host fd but stdio and `--preserve-fds` may survive exec (CVE-2024-21626).
+/// First step after Go: in the container's cgroup before anything that it accounts or
+/// confines (memory, pids, devices) and before the cgroup namespace is made.
+pub fn join_cgroup(cgroup: Option<&SelfJoin>) -> Result<(), InitError> {
+    match cgroup {
+        Some(c) => Ok(c.join()?),
+        None => Ok(()),
+    }
+}
+
 pub fn close_inherited_fds(preserve: u32) -> Result<(), InitError> {
     crate::sys::process::cloexec_from(3 + preserve).map_err(InitError::CloseFds)
 }

@@ -5,7 +5,7 @@
 //! entered by an intermediate process *before* it clones the init (user namespace first, as the
 //! kernel requires), exactly as runc's nsexec orders it; the intermediate is only used when a
 //! path is given, so the common all-new case costs one clone. A new cgroup namespace is
-//! unshared by the init itself once the parent has put it into its cgroup, so that the
+//! unshared by the init itself once it is in its cgroup, so that the
 //! namespace's root is the container's cgroup.
 
 use std::fs::File;

@@ -36,6 +36,17 @@ pub(crate) fn write(dir: &Path, file: &str, value: &str) -> Result<(), CgroupErr
     try_write(dir, file, value).map_err(|source| write_error(dir, file, value, source))
 }
 
+/// Opens the existing `dir/file` write-only (close-on-exec), for a write that happens later,
+/// possibly in another process.
+pub(crate) fn open_for_write(dir: &Path, file: &str) -> Result<std::os::fd::OwnedFd, CgroupError> {
+    let path = dir.join(file);
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map(Into::into)
+        .map_err(|source| CgroupError::OpenForWrite { path, source })
+}
+
 pub(crate) fn write_error(dir: &Path, file: &str, value: &str, source: io::Error) -> CgroupError {
     CgroupError::Write {
         path: dir.join(file),

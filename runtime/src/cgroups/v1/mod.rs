@@ -16,7 +16,8 @@ use oci_spec::runtime::LinuxResources;
 use super::fs;
 use super::path::{dir_in_mount, v1_mounts, V1Mount};
 use super::{
-    CgroupError, CgroupsPath, ContainerCgroupMount, FreezerState, Host, Manager, Stats, V1Hierarchy,
+    CgroupError, CgroupsPath, ContainerCgroupMount, FreezerState, Host, Manager, SelfJoin, Stats,
+    V1Hierarchy,
 };
 
 #[derive(Debug)]
@@ -178,6 +179,15 @@ impl Manager for V1Manager {
 
     fn clone_into_fd(&self) -> Result<Option<std::os::fd::OwnedFd>, CgroupError> {
         Ok(None)
+    }
+
+    fn self_join(&self) -> Result<Option<SelfJoin>, CgroupError> {
+        let files = self
+            .joined
+            .iter()
+            .map(|j| Ok((j.dir.join("tasks"), fs::open_for_write(&j.dir, "tasks")?)))
+            .collect::<Result<_, CgroupError>>()?;
+        Ok(Some(SelfJoin { files }))
     }
 
     fn pids(&self) -> Result<Vec<i32>, CgroupError> {

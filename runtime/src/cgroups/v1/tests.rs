@@ -664,6 +664,32 @@ fn add_process_joins_every_hierarchy_including_name_systemd() {
 }
 
 #[test]
+fn self_join_writes_0_to_the_tasks_file_of_every_hierarchy_and_names_a_missing_one() {
+    let files: Vec<(String, &str)> = MOUNTS
+        .iter()
+        .map(|(h, _)| (format!("{h}/tasks"), ""))
+        .collect();
+    let files: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), *b)).collect();
+    let f = Fake::new(MOUNTS, &files);
+    let join = f
+        .manager()
+        .self_join()
+        .unwrap()
+        .expect("v1 has a self-join");
+    join.join().unwrap();
+    for (h, _) in MOUNTS {
+        assert_eq!(f.read(&format!("{h}/tasks")), "0", "{h}");
+    }
+
+    let f = Fake::new(MOUNTS, &[("memory/tasks", "")]);
+    let err = f.manager().self_join().unwrap_err().to_string();
+    assert!(
+        err.contains("opening ") && err.contains("cpu/husk/t/tasks"),
+        "{err}"
+    );
+}
+
+#[test]
 fn pids_lists_the_pids_hierarchy_recursively() {
     let f = Fake::new(
         MOUNTS,

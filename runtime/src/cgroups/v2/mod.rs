@@ -13,7 +13,9 @@ use std::time::Duration;
 use oci_spec::runtime::LinuxResources;
 
 use super::fs;
-use super::{CgroupError, CgroupsPath, ContainerCgroupMount, FreezerState, Host, Manager, Stats};
+use super::{
+    CgroupError, CgroupsPath, ContainerCgroupMount, FreezerState, Host, Manager, SelfJoin, Stats,
+};
 
 #[derive(Debug)]
 pub(crate) struct V2Manager {
@@ -97,6 +99,12 @@ impl Manager for V2Manager {
                 source,
             })?;
         Ok(Some(file.into()))
+    }
+
+    /// v2 has no per-thread migration outside threaded subtrees: `cgroup.procs` it is (or
+    /// `CLONE_INTO_CGROUP`, which needs no migration at all).
+    fn self_join(&self) -> Result<Option<SelfJoin>, CgroupError> {
+        Ok(None)
     }
 
     fn pids(&self) -> Result<Vec<i32>, CgroupError> {
