@@ -43,7 +43,7 @@ quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 args=()
 {
     echo '#!/bin/sh'
-    echo "export HUSK_BIN=$(quote "$repo/target/release/husk") RUST_BACKTRACE=1"
+    echo "export HUSK_BIN=$(quote "$(realpath "${HUSK_BIN:-$repo/target/release/husk}")") RUST_BACKTRACE=1"
     echo 'failed=0 total=0'
     while IFS=$'\t' read -r exe pkgdir; do
         args+=(--include "$exe")

@@ -8,8 +8,8 @@
 #   --include SRC[:DEST]  copy a file or directory into the guest at DEST
 #                         (default: SRC's absolute path, so host paths keep working);
 #                         the shared libraries of every dynamic ELF in it come along
-#   --husk PATH           husk binary to include (default: target/release/husk if it
-#                         exists); it lands at its own path and at /usr/local/bin/husk
+#   --husk PATH           husk binary to include (default: $HUSK_BIN, else
+#                         target/release/husk if it exists); it lands at its own path and at /usr/local/bin/husk
 #   --no-husk             do not include husk
 #   --module NAME         load kernel module NAME (and its dependencies) at boot;
 #                         overlay is always loaded
@@ -34,7 +34,7 @@ usage() { sed -n '2,27p' "$0" >&2; exit 2; }
 
 includes=()
 modules=(overlay)
-husk="$repo/target/release/husk"
+husk="${HUSK_BIN:-$repo/target/release/husk}"
 husk_explicit=0
 timeout_s="${V2GUEST_TIMEOUT:-120}"
 log=''

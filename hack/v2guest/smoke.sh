@@ -3,7 +3,8 @@
 #
 #   hack/v2guest/smoke.sh [--with-husk | --runtime PATH]
 #
-#   --with-husk     also run a busybox container with target/release/husk in it
+#   --with-husk     also run a busybox container with husk ($HUSK_BIN, else
+#                   target/release/husk) in it
 #   --runtime PATH  same with another runtime (e.g. /usr/sbin/runc, to check the
 #                   flow itself while husk cannot run containers yet)
 #
@@ -16,7 +17,7 @@ repo="$(cd "$here/../.." && pwd)"
 runtime=''
 while [ $# -gt 0 ]; do
     case "$1" in
-        --with-husk) runtime="$repo/target/release/husk"; shift ;;
+        --with-husk) runtime="${HUSK_BIN:-$repo/target/release/husk}"; shift ;;
         --runtime) runtime="${2?--runtime needs a value}"; shift 2 ;;
         -h|--help) sed -n '2,12p' "$0" >&2; exit 2 ;;
         *) echo "smoke: unknown argument $1" >&2; exit 2 ;;

@@ -3,9 +3,8 @@
 //! ```text
 //!  husk exec (parent)                 intermediate                    exec'd process
 //!  ──────────────────                 ────────────                    ──────────────
-//!  fork ─────────────────────────▶    wait_for(Go)
-//!  v2: put it in the container's
-//!  cgroup
+//!  fork (v2: clone3 CLONE_INTO_  ▶    wait_for(Go)
+//!  CGROUP, into the container's)
 //!  send Go ──────────────────────▶    non-dumpable; v1: join the cgroup
 //!                                     itself (cgroups::SelfJoin); setns
 //!                                     into every namespace of the init
@@ -147,7 +146,9 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<(i32, Option<i32>), Con
         None => record.cgroup.clone(),
     };
     let cg = cgroups::open(&host, &cg_path)?;
+    // v1: the intermediate moves itself in; v2: it is cloned straight into the cgroup.
     let self_join = cg.self_join()?;
+    let clone_into = cg.clone_into_fd()?;
     let (parent_end, child_end) = channel::pair()?;
     if !opts.detach {
         nix::sys::prctl::set_child_subreaper(true)
@@ -164,12 +165,13 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<(i32, Option<i32>), Con
         preserve_fds: opts.preserve_fds,
         cgroup: self_join.as_ref(),
     };
-    let intermediate = match crate::sys::process::fork() {
+    let intermediate = match crate::sys::process::clone3(0, clone_into.as_ref().map(|f| f.as_fd()))
+    {
         Ok(Forked::Child) => child.run_intermediate(),
         Ok(Forked::Parent { child }) => child,
         Err(source) => {
             return Err(ContainerError::Clone {
-                what: "exec intermediate",
+                what: "exec intermediate (clone3, on v2 into the container's cgroup)",
                 source,
             })
         }
@@ -184,7 +186,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<(i32, Option<i32>), Con
         let _ = nix::sys::wait::waitpid(Pid::from_raw(intermediate), None);
         e
     };
-    if self_join.is_none() {
+    if self_join.is_none() && clone_into.is_none() {
         cg.add_process(intermediate).map_err(|e| fail(e.into()))?;
     }
     parent_end.send(&Message::Go).map_err(|e| fail(e.into()))?;

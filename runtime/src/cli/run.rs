@@ -31,12 +31,15 @@ pub fn run(g: &Globals, a: Args) -> anyhow::Result<i32> {
         let _ = husk::container::delete(&g.store, &a.id, true);
         return Err(e.into());
     }
+    husk::logging::phase("run: started");
     if a.detach {
         return Ok(0);
     }
     let code = husk::container::wait_foreground(created.pid);
+    husk::logging::phase("run: exited");
     if !a.keep {
         husk::container::delete(&g.store, &a.id, true)?;
+        husk::logging::phase("run: deleted");
     }
     Ok(code?)
 }
