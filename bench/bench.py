@@ -10,7 +10,9 @@ samples to bench/out/results.json. Run as root from the repository (`make bench`
 Method (details in the report): every runtime command is started with posix_spawn and
 reaped by this script, so the timings of all runtimes come from the same code path (peak
 RSS: GNU time around `create`). Repetitions are interleaved (husk, runc, crun, husk, runc,
-…) so drifting load from other processes hits every runtime alike.
+…) so drifting load from other processes hits every runtime alike; each round in a new
+seeded random order, and each timed command after --settle-ms of quiet, so no runtime
+inherits what the previous command left running in the kernel.
 
 crun 1.8 refuses hybrid cgroup hosts; its commands run in a worker process (this script in
 --worker mode) that lives in a private mount namespace (`unshare -m`) where
@@ -18,9 +20,11 @@ crun 1.8 refuses hybrid cgroup hosts; its commands run in a worker process (this
 """
 
 import argparse
+import contextlib
 import json
 import os
 import platform
+import random
 import shutil
 import subprocess
 import sys
@@ -418,14 +422,53 @@ def cleanup(runtimes):
 
 # ─── measurements ───────────────────────────────────────────────────────────────────────────
 
-def interleave(rounds, warmup, series, step):
-    """rounds × (for each series: step(series)) in the same order; keeps the non-warmup samples."""
+# Every timed command starts after SETTLE seconds of quiet, and every round runs the series
+# in a new (seeded) random order, so that what a command leaves running in the kernel (RCU
+# callbacks, deferred teardown, cgroup v1's migration lock still in its slow mode) lands in
+# nobody's time, and no runtime always follows the same one. Set by main().
+SETTLE = 0.03
+RNG = random.Random(1)
+
+
+def settle():
+    if SETTLE:
+        time.sleep(SETTLE)
+
+
+class _FixedOrder:
+    def shuffle(self, _):
+        pass
+
+
+@contextlib.contextmanager
+def back_to_back():
+    """The other method, reported beside it: a fixed order and no quiet time, so each
+    command runs in whatever the previous one left behind."""
+    global SETTLE, RNG
+    saved = SETTLE, RNG
+    SETTLE, RNG = 0, _FixedOrder()
+    try:
+        yield
+    finally:
+        SETTLE, RNG = saved
+
+
+def interleave(rounds, warmup, series, step, groups=None):
+    """rounds × (for each series: step(series)); keeps the non-warmup samples. Each round
+    shuffles the order; series with the same `groups[name]` stay together, in their order."""
     samples = {name: [] for name, _ in series}
+    blocks = {}
+    for name, s in series:
+        blocks.setdefault((groups or {}).get(name, name), []).append((name, s))
+    blocks = list(blocks.values())
     for i in range(warmup + rounds):
-        for name, s in series:
-            v = step(s)
-            if i >= warmup:
-                samples[name].append(v)
+        RNG.shuffle(blocks)
+        for block in blocks:
+            for name, s in block:
+                settle()
+                v = step(s)
+                if i >= warmup:
+                    samples[name].append(v)
     return samples
 
 
@@ -434,11 +477,13 @@ def lifecycle(rts, floor_argv, bundles, rounds, seccomp=False):
     `seccomp`, each runtime runs twice per round, without and with Docker's profile, so the
     cost of the profile is a paired difference taken under the same load."""
     series = []
+    groups = {}
     for rt in rts:
         series.append((rt.name, (rt, f"{rt.name}-life", bundles.make(f"{rt.name}-life"))))
         if seccomp:
             cid = f"{rt.name}-sc"
             series.append((f"{rt.name}+seccomp", (rt, cid, bundles.make(cid, seccomp=True))))
+            groups[f"{rt.name}+seccomp"] = rt.name
     if floor_argv:
         series.append(("floor", None))
 
@@ -454,18 +499,23 @@ def lifecycle(rts, floor_argv, bundles, rounds, seccomp=False):
             raise SystemExit(f"bench: {rt.name} run left state behind for {cid}")
         return r["ns"]
 
-    return interleave(rounds, 2, series, step)
+    return interleave(rounds, 2, series, step, groups)
 
 
 def create_start_delete(rts, bundles, rounds):
     dirs = {rt.name: bundles.make(f"{rt.name}-csd") for rt in rts}
     out = {rt.name: {"create": [], "start": [], "delete": []} for rt in rts}
+    order = list(rts)
     for i in range(rounds + 2):
-        for rt in rts:
+        RNG.shuffle(order)
+        for rt in order:
             cid = f"{rt.name}-csd"
+            settle()
             c = rt.must("create", "--bundle", dirs[rt.name], cid)
+            settle()
             s = rt.must("start", cid)
             rt.wait_status(cid, "stopped")
+            settle()
             d = rt.must("delete", cid)
             if i >= 2:
                 o = out[rt.name]
@@ -654,6 +704,9 @@ def main():
     ap.add_argument("--csd-rounds", type=int, default=50, help="create/start/delete and seccomp rounds (50)")
     ap.add_argument("--parallel", type=int, default=100, help="containers per parallel batch (100)")
     ap.add_argument("--batches", type=int, default=5, help="parallel batches per runtime (5)")
+    ap.add_argument("--settle-ms", type=float, default=30,
+                    help="quiet time before every timed command (30; 0 = back to back)")
+    ap.add_argument("--seed", type=int, default=1, help="seed of the per-round order (1)")
     ap.add_argument("--quick", action="store_true", help="few rounds: check the script works")
     ap.add_argument("--report", default=os.path.join(HERE, "results.md"))
     ap.add_argument("--only", default="", help="comma list of sections (debugging)")
@@ -669,6 +722,8 @@ def main():
         return worker_main(a.worker)
     if os.geteuid() != 0:
         raise SystemExit("bench: run as root")
+    global SETTLE, RNG
+    SETTLE, RNG = a.settle_ms / 1000, random.Random(a.seed)
     if a.quick:
         a.rounds, a.exec_rounds, a.csd_rounds, a.parallel, a.batches = 4, 4, 4, 10, 1
     check_busybox()
@@ -708,6 +763,9 @@ def main():
         if want("lifecycle"):
             print(f"bench: lifecycle, {a.rounds} interleaved rounds", flush=True)
             res["lifecycle"] = lifecycle([husk, husk_sealed, runc, crun], floor, bundles, a.rounds)
+            print(f"bench: lifecycle back to back, {a.rounds} rounds", flush=True)
+            with back_to_back():
+                res["lifecycle_b2b"] = lifecycle([husk, runc, crun], None, bundles, a.rounds)
             res["load"]["lifecycle"] = loadavg()
         if want("csd"):
             print(f"bench: create/start/delete, {a.csd_rounds} rounds", flush=True)
@@ -716,6 +774,9 @@ def main():
         if want("exec"):
             print(f"bench: exec, {a.exec_rounds} rounds", flush=True)
             res["exec"] = exec_bench(husk, husk_sealed, runc, crun, bundles, a.exec_rounds)
+            print(f"bench: exec back to back, {a.exec_rounds} rounds", flush=True)
+            with back_to_back():
+                res["exec_b2b"] = exec_bench(husk, husk_sealed, runc, crun, bundles, a.exec_rounds)
             res["load"]["exec"] = loadavg()
         if want("seccomp"):
             print(f"bench: lifecycle with Docker's seccomp profile, {a.csd_rounds} rounds", flush=True)

@@ -113,6 +113,11 @@ def write(res, path, svg_path):
                  f"{fmt_ms(life['husk-presealed'])} | | | {ratio(life['husk-presealed'], r)} | "
                  f"{ratio(life['husk-presealed'], c)} | | |")
         L.append(f"| floor: `unshare -pniumf chroot rootfs /bin/true` | {fmt_ms(life['floor'])} | | | | | | |")
+    b2b = res.get("lifecycle_b2b")
+    if b2b:
+        h, r, c = b2b["husk"], b2b["runc"], b2b["crun"]
+        L.append(f"| lifecycle back to back (fixed order husk, runc, crun; no quiet time) | {fmt_ms(h)} | "
+                 f"{fmt_ms(r)} | {fmt_ms(c)} | {ratio(h, r)} | {ratio(h, c)} | | |")
     csd = res.get("csd")
     if csd:
         for step in ("create", "start", "delete"):
@@ -125,6 +130,11 @@ def write(res, path, svg_path):
                  f"{ratio(h, r)} | {ratio(h, c)} | ≤ crun | {verdict(med(h) <= med(c))} |")
         L.append(f"| `exec`, husk from a sealed memfd (no re-exec) | {fmt_ms(ex['husk-presealed'])} | | | "
                  f"{ratio(ex['husk-presealed'], r)} | {ratio(ex['husk-presealed'], c)} | | |")
+    eb = res.get("exec_b2b")
+    if eb:
+        h, r, c = eb["husk"], eb["runc"], eb["crun"]
+        L.append(f"| `exec` back to back (fixed order; no quiet time) | {fmt_ms(h)} | {fmt_ms(r)} | "
+                 f"{fmt_ms(c)} | {ratio(h, r)} | {ratio(h, c)} | | |")
     sc = res.get("seccomp")
     if sc:
         h, r, c = sc["husk+seccomp"], sc["runc+seccomp"], sc["crun+seccomp"]
@@ -213,10 +223,19 @@ def summary(res):
                  f"{x(life['husk'], life['runc']):.2f}× runc. Target ≤ 0.8× crun: "
                  f"{'met' if r <= 0.8 else 'missed'}. Without its per-call re-exec (CVE-2019-5736) "
                  f"(*presealed*): {x(life['husk-presealed'], life['crun']):.2f}× crun.")
+        if res.get("lifecycle_b2b"):
+            b = res["lifecycle_b2b"]
+            L.append(f"  Back to back in a fixed order (crun always right after runc, no quiet time): "
+                     f"{x(b['husk'], b['crun']):.2f}× crun ({ms(med(b['husk'])):.1f} vs "
+                     f"{ms(med(b['crun'])):.1f} ms); why the two differ: *Findings* 2.")
     if ex:
         r = x(ex["husk"], ex["crun"])
         L.append(f"- `exec`: husk {ms(med(ex['husk'])):.1f} ms = {r:.2f}× crun. Target ≤ crun: "
                  f"{'met' if r <= 1 else 'missed'}. Presealed: {x(ex['husk-presealed'], ex['crun']):.2f}× crun.")
+        if res.get("exec_b2b"):
+            b = res["exec_b2b"]
+            L.append(f"  Back to back in a fixed order: {x(b['husk'], b['crun']):.2f}× crun "
+                     f"({ms(med(b['husk'])):.1f} vs {ms(med(b['crun'])):.1f} ms).")
     if par:
         n = res["parallel_n"]
         w = {k: statistics.median(par[k]["wall_ns"]) for k in ("husk", "runc", "crun")}
@@ -295,6 +314,11 @@ def method(res):
         f"- Rounds: lifecycle {a['rounds']}, exec {a['exec_rounds']}, create/start/delete and "
         f"seccomp {a['csd_rounds']}, each interleaved (husk, husk-presealed, runc, crun, floor, then "
         "again) after 2 discarded warm-up rounds; the table shows the median and [min–max]. "
+        f"Every round runs the runtimes in a new random order (seed {a.get('seed', 1)}), and every "
+        f"timed command starts after {a.get('settle_ms', 0):g} ms of quiet, so that what the "
+        "previous command left running in the kernel lands in nobody's time (see *Findings* on "
+        "cgroup v1's migration lock: in a fixed order, crun's `run` always came right after "
+        "runc's and found the lock's RCU sync still warm, a 5 ms head start). "
         f"Parallel: {a['batches']} batches of {a['parallel']} per runtime, interleaved.",
         "- Every command is started by the script with `posix_spawn` (stdin/stdout `/dev/null`) and "
         "reaped with `waitpid`: the time is spawn→reap. The script is a child subreaper and reaps "
@@ -322,10 +346,10 @@ def method(res):
         f"{res['seccomp_names']} syscalls, default action SCMP_ACT_ERRNO. In that section every round "
         "runs each runtime without and then with the profile; the cost row is the median of the "
         "per-round differences.",
-        "- husk re-executes itself from a sealed memfd copy for create/run/exec (CVE-2019-5736 "
-        "defence). The *husk-presealed* series runs the same binary from a sealed memfd the "
-        "script made once, so husk sees it is already sealed and skips the copy + re-exec: the "
-        "difference is the cost of the defence.",
+        "- husk re-executes itself through a detached read-only overlayfs for create/run/exec "
+        "(CVE-2019-5736 defence; a sealed memfd copy is its fallback). The *husk-presealed* "
+        "series runs the same binary from a sealed memfd the script made once, so husk sees it "
+        "is already sealed and skips the re-exec: the difference is the cost of the defence.",
         f"- crun 1.8.1 refuses hybrid cgroup hosts (\"cgroups in hybrid mode not supported\"): its "
         f"commands run in a worker process in a {res['crun_where']} (`unshare -m`, then "
         "`umount /sys/fs/cgroup/unified` inside it only; the host's mounts are untouched). The "
