@@ -318,7 +318,7 @@ def method(res):
         f"timed command starts after {a.get('settle_ms', 0):g} ms of quiet, so that what the "
         "previous command left running in the kernel lands in nobody's time (see *Findings* on "
         "cgroup v1's migration lock: in a fixed order, crun's `run` always came right after "
-        "runc's and found the lock's RCU sync still warm, a 5 ms head start). "
+        "runc's and found the lock's RCU sync still warm: compare the back-to-back rows). "
         f"Parallel: {a['batches']} batches of {a['parallel']} per runtime, interleaved.",
         "- Every command is started by the script with `posix_spawn` (stdin/stdout `/dev/null`) and "
         "reaped with `waitpid`: the time is spawn→reap. The script is a child subreaper and reaps "
