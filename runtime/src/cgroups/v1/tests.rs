@@ -34,6 +34,14 @@ struct Fake {
 }
 
 impl Fake {
+    /// A fake host with every hierarchy of MOUNTS, the container's cgroup holding an empty
+    /// `file` in each.
+    fn with_empty_file_in_every_hierarchy(file: &str) -> Fake {
+        let files: Vec<String> = MOUNTS.iter().map(|(h, _)| format!("{h}/{file}")).collect();
+        let files: Vec<(&str, &str)> = files.iter().map(|f| (f.as_str(), "")).collect();
+        Fake::new(MOUNTS, &files)
+    }
+
     /// A fake host with `mounts`, and the container's cgroup `/husk/t` holding `files`
     /// (given as "hierarchy/file" => content).
     fn new(mounts: &[(&str, &str)], files: &[(&str, &str)]) -> Fake {
@@ -647,12 +655,7 @@ fn devices_deny_all_then_allow_each_rule() {
 
 #[test]
 fn add_process_joins_every_hierarchy_including_name_systemd() {
-    let files: Vec<(String, &str)> = MOUNTS
-        .iter()
-        .map(|(h, _)| (format!("{h}/cgroup.procs"), ""))
-        .collect();
-    let files: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), *b)).collect();
-    let f = Fake::new(MOUNTS, &files);
+    let f = Fake::with_empty_file_in_every_hierarchy("cgroup.procs");
     f.manager().add_process(4242).unwrap();
     let writes = f.writes();
     assert_eq!(writes.len(), MOUNTS.len());
@@ -665,12 +668,7 @@ fn add_process_joins_every_hierarchy_including_name_systemd() {
 
 #[test]
 fn self_join_writes_0_to_the_tasks_file_of_every_hierarchy_and_names_a_missing_one() {
-    let files: Vec<(String, &str)> = MOUNTS
-        .iter()
-        .map(|(h, _)| (format!("{h}/tasks"), ""))
-        .collect();
-    let files: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), *b)).collect();
-    let f = Fake::new(MOUNTS, &files);
+    let f = Fake::with_empty_file_in_every_hierarchy("tasks");
     let join = f
         .manager()
         .self_join()
