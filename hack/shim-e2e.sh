@@ -112,8 +112,32 @@ check "stdin piped into ctr run reaches cat and its EOF ends it" "from-stdin" "$
 out=$(script -qec "ctr --address $SOCK --namespace $NS run --rm -t --runtime $RUNTIME --cgroup $CG/t-tty $IMG t-tty sh -c 'tty; stty size'" /dev/null 2>&1 | tr -d '\r')
 case "$out" in */dev/pts/0*) ok "ctr run -t gives the init a terminal";; *) bad "ctr run -t gives the init a terminal" "$out";; esac
 
-# 2c. husk's error (from its log.json) reaches the user; runc options can't be
-# set through ctr 1.6 for a non-runc runtime, so options.rs is covered by unit tests.
+# 2d. runtime options as containerd's CRI sends them for a non-runc runtime type:
+#     runtimeoptions.v1.Options naming a TOML file of runc options (ctr sends the same
+#     with --runtime-config-path).
+cat > "$T/bin/husk-logged" <<SH
+#!/bin/sh
+echo "\$*" >> "$T/husk-argv.log"
+exec "$T/bin/husk" "\$@"
+SH
+chmod +x "$T/bin/husk-logged"
+printf 'BinaryName = "%s"\nNoNewKeyring = true\n' "$T/bin/husk-logged" > "$T/opts-ok.toml"
+check "ConfigPath options: BinaryName's husk runs the container" "hi" \
+    "$(ctr_ run --rm --runtime "$RUNTIME" --runtime-config-path "$T/opts-ok.toml" --cgroup "$CG/t-opt" "$IMG" t-opt echo hi 2>&1)"
+if grep -q -- " create .*--no-new-keyring" "$T/husk-argv.log" 2>/dev/null; then
+    ok "ConfigPath options: NoNewKeyring = true becomes create --no-new-keyring"
+else
+    bad "ConfigPath options: NoNewKeyring = true becomes create --no-new-keyring" "$(cat "$T/husk-argv.log" 2>&1)"
+fi
+printf 'SystemdCgroup = true\n' > "$T/opts-systemd.toml"
+out=$(ctr_ run --rm --runtime "$RUNTIME" --runtime-config-path "$T/opts-systemd.toml" --cgroup "$CG/t-opt2" "$IMG" t-opt2 true 2>&1)
+case "$?:$out" in
+    0:*) bad "ConfigPath options: SystemdCgroup = true is refused by name" "the container ran: $out" ;;
+    *"SystemdCgroup = true (in ConfigPath"*"not supported"*) ok "ConfigPath options: SystemdCgroup = true is refused by name" ;;
+    *) bad "ConfigPath options: SystemdCgroup = true is refused by name" "$out" ;;
+esac
+
+# 2c. husk's error (from its log.json) reaches the user.
 out=$(run t-bad nosuchcmd 2>&1)
 case "$out" in *'create failed'*'"nosuchcmd"'*) ok "husk's create error reaches ctr";; *) bad "husk's create error reaches ctr" "$out";; esac
 ctr_ containers rm t-bad >/dev/null 2>&1

@@ -1,4 +1,5 @@
-//! Generates Rust code for containerd's cgroup v2 metrics message.
+//! Generates Rust code for containerd's cgroup v2 metrics message and for the
+//! `runtimeoptions.v1.Options` CRI sends to non-runc shims.
 //!
 //! containerd-shim-protos 0.10 (the last release speaking task v2 for containerd 1.6)
 //! ships only `io.containerd.cgroups.v1.Metrics`. The v2 message is generated here
@@ -9,27 +10,37 @@
 
 use std::path::Path;
 
-const PROTO: &str = "proto/cgroup2_metrics.proto";
+const PROTOS: [(&str, &str); 2] = [
+    ("proto/cgroup2_metrics.proto", "cgroup2"),
+    ("proto/runtimeoptions.proto", "runtimeoptions"),
+];
 
 fn main() {
-    println!("cargo:rerun-if-changed={PROTO}");
+    for (proto, _) in PROTOS {
+        println!("cargo:rerun-if-changed={proto}");
+    }
     // The static shim's link reads the symbol ordering file (Makefile SHIM_LINK),
     // which cargo does not know about: a new list must relink the shim.
     println!("cargo:rerun-if-changed=symbol-order.txt");
-    protobuf_codegen::Codegen::new()
-        .pure()
-        .include("proto")
-        .input(PROTO)
-        .cargo_out_dir("cgroup2")
-        .run_from_script();
-    // `include!` rejects inner attributes (`#![allow(...)]`) and inner doc
-    // comments; drop them (the including module carries its own allows).
-    let out =
-        Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("cgroup2/cgroup2_metrics.rs");
-    let text = std::fs::read_to_string(&out).expect("read generated code");
-    let kept: Vec<&str> = text
-        .lines()
-        .filter(|l| !l.starts_with("#!") && !l.starts_with("//!"))
-        .collect();
-    std::fs::write(&out, kept.join("\n")).expect("write generated code");
+    for (proto, dir) in PROTOS {
+        protobuf_codegen::Codegen::new()
+            .pure()
+            .include("proto")
+            .input(proto)
+            .cargo_out_dir(dir)
+            .run_from_script();
+        // `include!` rejects inner attributes (`#![allow(...)]`) and inner doc
+        // comments; drop them (the including module carries its own allows).
+        let stem = Path::new(proto).file_stem().expect("a file name");
+        let out = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR"))
+            .join(dir)
+            .join(stem)
+            .with_extension("rs");
+        let text = std::fs::read_to_string(&out).expect("read generated code");
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with("#!") && !l.starts_with("//!"))
+            .collect();
+        std::fs::write(&out, kept.join("\n")).expect("write generated code");
+    }
 }

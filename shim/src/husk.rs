@@ -20,6 +20,8 @@ pub struct HuskEngine {
     /// Directory of log.json and pid files (the bundle).
     pub bundle: PathBuf,
     pub reaper: Arc<Reaper>,
+    /// runc's NoNewKeyring option: `create --no-new-keyring`.
+    pub no_new_keyring: bool,
 }
 
 /// Finds husk: `binary_name` from the runc options if set, else next to the shim
@@ -184,6 +186,9 @@ impl Engine for HuskEngine {
         args.extend(["--pid-file".to_string(), pid_file.display().to_string()]);
         if let Some(s) = opts.console_socket {
             args.extend(["--console-socket".to_string(), s.display().to_string()]);
+        }
+        if self.no_new_keyring {
+            args.push("--no-new-keyring".into());
         }
         args.push(opts.id.to_string());
         self.run(Call {

@@ -125,6 +125,7 @@ impl EngineFactory for HuskFactory {
             root,
             bundle: bundle.to_path_buf(),
             reaper: self.reaper.clone(),
+            no_new_keyring: opts.no_new_keyring,
         }))
     }
 }
@@ -210,6 +211,7 @@ impl Shim for HuskShim {
                 root,
                 bundle: self.bundle.clone(),
                 reaper,
+                no_new_keyring: false,
             };
             if let Err(e) = engine.delete(&self.id, true) {
                 log::warn!("husk delete --force {}: {e}", self.id);

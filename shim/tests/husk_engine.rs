@@ -104,6 +104,7 @@ fn fixture(reaper: &Arc<Reaper>) -> Fixture {
         root: dir.join("root"),
         bundle: dir.clone(),
         reaper: reaper.clone(),
+        no_new_keyring: false,
     };
     Fixture { dir, engine }
 }
