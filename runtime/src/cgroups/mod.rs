@@ -16,8 +16,9 @@
 //! * `Manager::create` makes the directories; `apply` writes `linux.resources`;
 //!   `add_process` moves a pid in; `clone_into_fd` gives a v2 dir fd for
 //!   `clone3(CLONE_INTO_CGROUP)` (None on v1); `self_join` gives the v1 `tasks` files through
-//!   which a new single-threaded child moves itself in (None on v2), see [`SelfJoin`]; `pids` lists every pid; `destroy` removes the
-//!   directories (after the caller killed everything); `freeze`/`thaw` for pause/resume;
+//!   which a new single-threaded child moves itself in (None on v2), see [`SelfJoin`];
+//!   `pids` lists every pid; `destroy` removes the directories (after the caller killed
+//!   everything); `freeze`/`thaw` for pause/resume;
 //!   `mounts_for_container` says what a `type: cgroup` mount inside the container must show;
 //!   `stats`/`oom_kill_count` read usage counters for `events`.
 //!
