@@ -26,4 +26,5 @@ G=/husk-v2/shim
     --include "$SHIM_BIN:$G/bin/containerd-shim-husk-v2" \
     --include "$T/image.tar:$G/image.tar" \
     --include "$ROOT_DIR/hack/v2guest/shim-e2e.sh:$G/shim-e2e.sh" \
+    --include "$ROOT_DIR/hack/containerd-config.sh:$G/containerd-config.sh" \
     -- sh "$G/shim-e2e.sh" "$G"

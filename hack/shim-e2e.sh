@@ -69,18 +69,7 @@ mkdir -p "$T/bin" "$T/root" "$T/state"
 cp "$SHIM_BIN" "$T/bin/containerd-shim-husk-v2"
 cp "$HUSK_BIN" "$T/bin/husk"
 
-cat > "$T/config.toml" <<TOML
-version = 2
-root = "$T/root"
-state = "$T/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$SOCK"
-[ttrpc]
-  address = "$SOCK.ttrpc"
-[debug]
-  level = "info"
-TOML
+"$ROOT_DIR/hack/containerd-config.sh" "$T" "$SOCK" > "$T/config.toml"
 PATH="$T/bin:$PATH" containerd --config "$T/config.toml" >"$T/containerd.log" 2>&1 &
 CTRD_PID=$!
 for _ in $(seq 100); do ctr --address "$SOCK" version >/dev/null 2>&1 && break; sleep 0.1; done

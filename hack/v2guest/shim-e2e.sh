@@ -3,7 +3,7 @@
 # a private containerd drives busybox containers through containerd-shim-husk-v2.
 #
 #   sh shim-e2e.sh DIR    DIR holds bin/{containerd,ctr,containerd-shim-husk-v2}
-#                         and image.tar; husk is on PATH (/usr/local/bin/husk)
+#                         image.tar and containerd-config.sh; husk is on PATH (/usr/local/bin/husk)
 #
 # Checks what only a v2 host shows: Stats as io.containerd.cgroups.v2.Metrics
 # (`ctr task metrics`), its memory_events fed from memory.events, and TaskOOM
@@ -33,16 +33,7 @@ state() { ctr_ task ls | awk -v id="$1" '$1==id {print $3}'; }
 # `ctr task metrics` table value of METRIC
 metric() { awk -v m="$2" '$1==m {print $2}' "$1"; }
 
-cat > "$T/config.toml" <<TOML
-version = 2
-root = "$T/root"
-state = "$T/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$SOCK"
-[ttrpc]
-  address = "$SOCK.ttrpc"
-TOML
+sh "$D/containerd-config.sh" "$T" "$SOCK" > "$T/config.toml"
 containerd --config "$T/config.toml" > "$T/containerd.log" 2>&1 &
 for _ in $(seq 200); do ctr --address "$SOCK" version >/dev/null 2>&1 && break; sleep 0.1; done
 if ! ctr --address "$SOCK" version >/dev/null 2>&1; then
